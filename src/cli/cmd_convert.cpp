@@ -1,0 +1,32 @@
+// flashrt convert: HF folder (or GGUF) -> GGUF in llama.cpp's names, optionally re-typed.
+#include <cstdio>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "formats/gguf.h"
+
+namespace flashrt::cli {
+
+void register_convert(CLI::App& app) {
+  struct Opts {
+    std::string in, out, type = "bf16";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("convert", "Convert an HF folder or GGUF file to GGUF (llama.cpp-compatible)");
+  cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
+  cmd->add_option("-o,--output", o->out, "Output .gguf path")->required();
+  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+      ->capture_default_str();
+  cmd->callback([o] {
+    auto model = load_model(o->in);
+    DType type;
+    if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
+    GGUFWriter w;
+    model->arch->write_gguf(*model, w, type);
+    w.write(o->out, "converting");
+    std::fprintf(stderr, "wrote %s (%s, %s)\n", o->out.c_str(), model->arch->gguf_name().c_str(), o->type.c_str());
+  });
+}
+
+}  // namespace flashrt::cli

@@ -1,0 +1,31 @@
+// flashrt logits: one forward pass over ids, every position's logits as a .npy [T, vocab] float32.
+#include "cli/common.h"
+#include "core/error.h"
+#include "formats/npy.h"
+
+namespace flashrt::cli {
+
+void register_logits(CLI::App& app) {
+  struct Opts {
+    ModelOptions m;
+    std::string ids, out;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("logits", "Write the logits of one forward pass as a NumPy .npy file");
+  add_model_options(cmd, o->m);
+  cmd->add_option("--ids", o->ids, "Token ids: 1,2,3")->required();
+  cmd->add_option("-o,--output", o->out, "Output .npy path")->required();
+  cmd->callback([o] {
+    auto model = load(o->m);
+    const auto backend = make_cpu_backend();
+    const auto ids = parse_ids(o->ids);
+    FLASHRT_CHECK(!ids.empty(), "no token ids given");
+    SessionOptions so = session_options(o->m);
+    so.max_ctx = std::max<int64_t>(so.max_ctx, static_cast<int64_t>(ids.size()));
+    Session s(*model, *backend, so);
+    const auto logits = s.forward_all_logits(ids);
+    write_npy_f32(o->out, logits.data(), {static_cast<int64_t>(ids.size()), model->cfg.vocab});
+  });
+}
+
+}  // namespace flashrt::cli

@@ -1,0 +1,37 @@
+// Shared pieces of the `flashrt` subcommands: option groups and loading.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "engine/session.h"
+#include "models/model.h"
+
+namespace flashrt::cli {
+
+struct ModelOptions {
+  std::string model;
+  int threads = 0;
+  int64_t ctx = 4096;
+  int batch = 512;
+  std::string gdn = "auto";
+};
+
+// Adds -m/--model, -t/--threads, --ctx, --batch, --gdn to a subcommand.
+void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session = true);
+// Applies thread settings and loads the model.
+std::unique_ptr<Model> load(const ModelOptions& o);
+SessionOptions session_options(const ModelOptions& o);
+// Parses "1,2,3" or "1 2 3".
+std::vector<int32_t> parse_ids(const std::string& s);
+
+// Subcommand registration (one file each).
+void register_run(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_convert(CLI::App& app);
+void register_info(CLI::App& app);
+
+}  // namespace flashrt::cli

@@ -1,0 +1,116 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace flashrt {
+
+namespace {
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+}  // namespace
+
+RngState rng_from_seed(uint64_t seed) {
+  RngState r;
+  for (auto& s : r.s) s = splitmix64(seed);
+  return r;
+}
+
+uint64_t rng_next(RngState& r) {
+  uint64_t* s = r.s;
+  const uint64_t result = rotl(s[1] * 5, 7) * 9;
+  const uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+double rng_uniform(RngState& r) { return static_cast<double>(rng_next(r) >> 11) * 0x1.0p-53; }
+
+int32_t argmax(std::span<const float> logits) {
+  int32_t best = 0;
+  for (size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[static_cast<size_t>(best)]) best = static_cast<int32_t>(i);
+  return best;
+}
+
+int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> recent,
+                     const SamplerParams& p, RngState& rng) {
+  const size_t V = logits_in.size();
+  std::vector<float> logits(logits_in.begin(), logits_in.end());
+  for (const auto& [id, bias] : p.logit_bias)
+    if (id >= 0 && static_cast<size_t>(id) < V) logits[static_cast<size_t>(id)] += bias;
+  if (p.repeat_penalty != 1.0f && p.repeat_last_n != 0) {
+    const size_t n = p.repeat_last_n < 0 ? recent.size() : std::min(recent.size(), static_cast<size_t>(p.repeat_last_n));
+    std::vector<int32_t> seen(recent.end() - static_cast<std::ptrdiff_t>(n), recent.end());
+    std::sort(seen.begin(), seen.end());
+    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
+    for (int32_t id : seen) {
+      if (id < 0 || static_cast<size_t>(id) >= V) continue;
+      float& l = logits[static_cast<size_t>(id)];
+      l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+    }
+  }
+  if (p.is_greedy()) return argmax(logits);
+
+  // Candidates sorted by logit, widened until they cover what top-k / top-p can keep.
+  std::vector<int32_t> idx(V);
+  std::iota(idx.begin(), idx.end(), 0);
+  auto by_logit = [&](int32_t a, int32_t b) {
+    const float la = logits[static_cast<size_t>(a)], lb = logits[static_cast<size_t>(b)];
+    return la > lb || (la == lb && a < b);
+  };
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0;  // softmax normaliser at this temperature over all tokens
+  for (float l : logits) z += std::exp((static_cast<double>(l) - mx) / p.temperature);
+  size_t keep = p.top_k > 0 ? std::min(V, static_cast<size_t>(p.top_k)) : V;
+  size_t sorted = std::min<size_t>(keep, 64);
+  for (;;) {
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(sorted), idx.end(), by_logit);
+    if (sorted >= keep) break;
+    if (p.top_p < 1.0f) {
+      double cum = 0;
+      for (size_t i = 0; i < sorted; ++i) cum += std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature) / z;
+      if (cum >= p.top_p) break;
+    }
+    sorted = std::min(keep, sorted * 8);
+  }
+  keep = std::min(keep, sorted);
+  std::vector<double> probs(keep);
+  for (size_t i = 0; i < keep; ++i) probs[i] = std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature);
+  double total = std::accumulate(probs.begin(), probs.end(), 0.0);
+  if (p.top_p < 1.0f) {  // smallest prefix whose mass (of the top-k distribution) reaches top_p
+    double cum = 0;
+    size_t n = 0;
+    while (n < keep) {
+      cum += probs[n++] / total;
+      if (cum >= p.top_p) break;
+    }
+    keep = std::max<size_t>(1, n);
+  }
+  if (p.min_p > 0) {
+    const double floor = p.min_p * probs[0];
+    size_t n = 1;
+    while (n < keep && probs[n] >= floor) ++n;
+    keep = n;
+  }
+  total = std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
+  double u = rng_uniform(rng) * total;
+  for (size_t i = 0; i < keep; ++i) {
+    u -= probs[i];
+    if (u < 0) return idx[i];
+  }
+  return idx[keep - 1];
+}
+
+}  // namespace flashrt

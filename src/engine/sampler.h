@@ -1,0 +1,47 @@
+// Token sampling: repetition penalty, temperature, top-k, top-p, min-p, then a draw from the RNG
+// (applied in that order, as transformers' logits processors do). Temperature 0 is greedy argmax.
+// The RNG state is a plain struct so it can live in the slot's arena and travel in capsules.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace flashrt {
+
+struct SamplerParams {
+  float temperature = 0.8f;
+  int top_k = 40;             // 0 = off
+  float top_p = 0.95f;        // 1 = off
+  float min_p = 0.05f;        // 0 = off
+  float repeat_penalty = 1.0f;  // 1 = off
+  int repeat_last_n = 64;     // how many recent tokens the penalty looks at
+  // Added to the logits before anything else (OpenAI's logit_bias); -inf bans a token.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+
+  static SamplerParams greedy() {
+    SamplerParams p;
+    p.temperature = 0;
+    return p;
+  }
+  bool is_greedy() const { return temperature <= 0; }
+};
+
+// xoshiro256** state.
+struct RngState {
+  uint64_t s[4];
+};
+
+RngState rng_from_seed(uint64_t seed);
+uint64_t rng_next(RngState& r);
+double rng_uniform(RngState& r);  // [0, 1)
+
+// Index of the largest logit (the lowest index among equals).
+int32_t argmax(std::span<const float> logits);
+
+// Samples a token from `logits` (not modified). `recent` holds the tokens the repetition penalty
+// applies to. Uses and advances `rng` unless greedy.
+int32_t sample_token(std::span<const float> logits, std::span<const int32_t> recent,
+                     const SamplerParams& p, RngState& rng);
+
+}  // namespace flashrt

@@ -1,0 +1,163 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+
+namespace flashrt {
+
+const char* finish_reason_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kLength: return "length";
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kCancelled: return "cancelled";
+    case FinishReason::kContextFull: return "context_full";
+  }
+  return "?";
+}
+
+std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx) {
+  auto l = std::make_shared<StateLayout>(model_state_layout(m, max_ctx));
+  l->add({regions::kPending, DType::I32, {1}, RegionKind::kMeta});
+  l->add({regions::kRng, DType::U8, {static_cast<int64_t>(sizeof(RngState))}, RegionKind::kMeta});
+  return l;
+}
+
+Session::Session(const Model& model, Backend& backend, SessionOptions opt)
+    : model_(model), be_(backend), opt_(opt) {
+  FLASHRT_CHECK(opt_.max_ctx > 0, "context size must be positive (got {})", opt_.max_ctx);
+  FLASHRT_CHECK(opt_.max_batch > 0, "batch size must be positive (got {})", opt_.max_batch);
+  arena_ = be_.new_arena(session_layout(model, opt_.max_ctx));
+  // Input ids live in a small region of backend memory; for the CPU that is host memory.
+  ids_host_storage_.resize(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
+  ids_dev_ = reinterpret_cast<int32_t*>(ids_host_storage_.data());
+  reset();
+}
+
+Session::~Session() = default;
+
+void Session::reset() {
+  const int64_t zero = 0;
+  be_.to_device(arena_->region(regions::kPos), &zero, sizeof zero);
+  set_pending(-1);
+  seed(0);
+  pos_ = 0;
+}
+
+void Session::sync_from_arena() { be_.to_host(&pos_, arena_->region(regions::kPos), sizeof pos_); }
+
+int32_t Session::pending() const {
+  int32_t p;
+  be_.to_host(&p, arena_->region(regions::kPending), sizeof p);
+  return p;
+}
+
+void Session::set_pending(int32_t id) { be_.to_device(arena_->region(regions::kPending), &id, sizeof id); }
+
+void Session::seed(uint64_t seed) {
+  const RngState r = rng_from_seed(seed);
+  be_.to_device(arena_->region(regions::kRng), &r, sizeof r);
+}
+
+void Session::run(std::span<const int32_t> ids, float* all_logits) {
+  const int T = static_cast<int>(ids.size());
+  be_.to_device(ids_dev_, ids.data(), ids.size() * sizeof(int32_t));
+  ForwardArgs a{arena_.get(), ids_dev_, T, all_logits, opt_.gdn_mode};
+  model_.arch->forward(model_, be_, a);
+  pos_ += T;
+}
+
+void Session::append(std::span<const int32_t> ids_in) {
+  std::vector<int32_t> ids;
+  const int32_t pend = pending();
+  if (pend >= 0) ids.push_back(pend);
+  ids.insert(ids.end(), ids_in.begin(), ids_in.end());
+  if (ids.empty()) return;
+  for (int32_t id : ids)
+    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})", id,
+                  model_.cfg.vocab - 1);
+  FLASHRT_CHECK(pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
+                "context full: {} tokens in the slot + {} new exceed the context size {} (raise --ctx)",
+                pos_, ids.size(), opt_.max_ctx);
+  set_pending(-1);
+  for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
+    const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
+    run(std::span<const int32_t>(ids.data() + i, n), nullptr);
+  }
+}
+
+std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
+  FLASHRT_CHECK(pending() < 0, "forward_all_logits needs a boundary without a pending token");
+  FLASHRT_CHECK(!ids.empty(), "no tokens to run");
+  for (int32_t id : ids)
+    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})", id,
+                  model_.cfg.vocab - 1);
+  FLASHRT_CHECK(pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx, "context full: {} + {} tokens exceed {}",
+                pos_, ids.size(), opt_.max_ctx);
+  const int64_t V = model_.cfg.vocab;
+  std::vector<float> out(ids.size() * static_cast<size_t>(V));
+  for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
+    const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
+    run(std::span<const int32_t>(ids.data() + i, n), out.data() + i * static_cast<size_t>(V));
+  }
+  return out;
+}
+
+std::vector<float> Session::logits() const {
+  FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
+  std::vector<float> l(static_cast<size_t>(model_.cfg.vocab));
+  be_.to_host(l.data(), arena_->region(regions::kLogits), l.size() * sizeof(float));
+  return l;
+}
+
+std::vector<int32_t> Session::tokens() const {
+  std::vector<int32_t> t(static_cast<size_t>(pos_));
+  be_.to_host(t.data(), arena_->region(regions::kTokens), t.size() * sizeof(int32_t));
+  const int32_t p = pending();
+  if (p >= 0) t.push_back(p);
+  return t;
+}
+
+int32_t Session::next_token(const SamplerParams& p) {
+  if (pending() >= 0) append({});
+  const std::vector<float> l = logits();
+  std::vector<int32_t> recent;
+  if (!p.is_greedy() && p.repeat_penalty != 1.0f) {
+    const int64_t n = p.repeat_last_n < 0 ? pos_ : std::min<int64_t>(pos_, p.repeat_last_n);
+    recent.resize(static_cast<size_t>(n));
+    be_.to_host(recent.data(), arena_->region_as<int32_t>(regions::kTokens) + (pos_ - n), recent.size() * sizeof(int32_t));
+  }
+  RngState rng;
+  be_.to_host(&rng, arena_->region(regions::kRng), sizeof rng);
+  const int32_t t = sample_token(l, recent, p, rng);
+  be_.to_device(arena_->region(regions::kRng), &rng, sizeof rng);
+  set_pending(t);
+  return t;
+}
+
+GenerateResult Session::generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
+                                 const std::function<bool(int32_t)>& on_token) {
+  GenerateResult r;
+  for (int i = 0; i < max_new; ++i) {
+    // A pending token needs one more position before the next can be sampled.
+    if (pending() >= 0 && pos_ + 1 > opt_.max_ctx) {
+      r.finish = FinishReason::kContextFull;
+      return r;
+    }
+    const int32_t t = next_token(p);
+    r.tokens.push_back(t);
+    if (on_token && !on_token(t)) {
+      r.finish = FinishReason::kCancelled;
+      return r;
+    }
+    if (std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end()) {
+      r.finish = FinishReason::kStop;
+      return r;
+    }
+  }
+  r.finish = FinishReason::kLength;
+  return r;
+}
+
+}  // namespace flashrt

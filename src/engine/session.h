@@ -1,0 +1,94 @@
+// A session: one sequence's execution boundary, owning one slot (arena) of a model on a backend.
+// append() prefills to a committed boundary; next_token()/generate() decode. Everything the next
+// token depends on (position, pending logits, the sampled-but-not-yet-fed token, the RNG) lives in
+// the arena, so a capsule of the arena is a complete boundary.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "engine/sampler.h"
+#include "models/model.h"
+
+namespace flashrt {
+
+struct SessionOptions {
+  int64_t max_ctx = 4096;  // tokens of state allocated for this slot
+  int max_batch = 512;     // prompt tokens per forward pass
+  GdnMode gdn_mode = GdnMode::kAuto;
+};
+
+namespace regions {
+inline constexpr const char* kPending = "meta.pending";  // i32 [1]: sampled token not yet fed, or -1
+inline constexpr const char* kRng = "meta.rng";          // u8 [32]: the sampler's RNG state
+}  // namespace regions
+
+enum class FinishReason { kLength, kStop, kCancelled, kContextFull };
+const char* finish_reason_name(FinishReason r);
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;
+  FinishReason finish = FinishReason::kLength;
+};
+
+class Session {
+ public:
+  Session(const Model& model, Backend& backend, SessionOptions opt = {});
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Model& model() const { return model_; }
+  Backend& backend() const { return be_; }
+  Arena& arena() { return *arena_; }
+  const Arena& arena() const { return *arena_; }
+  const SessionOptions& options() const { return opt_; }
+
+  // Tokens whose state is in the slot (not counting a pending token).
+  int64_t pos() const { return pos_; }
+  int32_t pending() const;  // -1 when none
+  int64_t max_ctx() const { return opt_.max_ctx; }
+
+  // Feeds `ids` (after any pending token) in batches of max_batch. Throws on bad ids or overflow,
+  // leaving the session unchanged.
+  void append(std::span<const int32_t> ids);
+  // Runs one forward over `ids` and returns every position's logits [ids.size(), vocab].
+  std::vector<float> forward_all_logits(std::span<const int32_t> ids);
+  // Logits of the last fed token.
+  std::vector<float> logits() const;
+  // Samples the next token from the pending logits (feeding a pending token first); the new token
+  // becomes pending.
+  int32_t next_token(const SamplerParams& p);
+  // Decodes up to max_new tokens; stops after a token in `stop_ids` (included in the result), or when
+  // on_token returns false.
+  GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
+                          const std::function<bool(int32_t)>& on_token = nullptr);
+
+  void seed(uint64_t seed);
+  void reset();  // back to an empty boundary (position 0)
+  // The tokens of the boundary: the fed ones, then the pending one if any.
+  std::vector<int32_t> tokens() const;
+  // Re-reads the host mirrors (position) after the arena was overwritten (restore).
+  void sync_from_arena();
+
+ private:
+  void run(std::span<const int32_t> ids, float* all_logits);
+  void set_pending(int32_t id);
+
+  const Model& model_;
+  Backend& be_;
+  SessionOptions opt_;
+  std::unique_ptr<Arena> arena_;
+  int32_t* ids_dev_ = nullptr;  // input ids in backend memory
+  std::vector<uint8_t> ids_host_storage_;
+  int64_t pos_ = 0;
+};
+
+// The full slot layout: the model's regions plus the engine's meta regions.
+std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx);
+
+}  // namespace flashrt

@@ -1,0 +1,131 @@
+// A loaded model: its configuration, its weights (views into the mapped files, plus the few small
+// tensors converted at load time) and the architecture that knows its names, state and forward pass.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "formats/tensor_source.h"
+#include "models/config.h"
+
+namespace flashrt {
+
+class GGUFFile;
+class GGUFWriter;
+
+struct AttentionWeights {
+  Mat wq, wk, wv, wo;
+  Mat q_norm, k_norm;  // f32 [head_dim], multipliers (zero-centered norms already have the +1)
+};
+
+struct GdnWeights {
+  Mat wqkv, wz, wb, wa, wout;  // in_proj_qkv, in_proj_z, in_proj_b, in_proj_a, out_proj
+  Mat conv;                    // f32 [conv_dim, K]
+  Mat a_neg;                   // f32 [Hv] = -exp(A_log)
+  Mat dt_bias;                 // f32 [Hv]
+  Mat norm;                    // f32 [v_dim] gated output norm (plain, not zero-centered)
+};
+
+struct MlpWeights {
+  Mat gate, up, down;
+};
+
+struct LayerWeights {
+  LayerKind kind = LayerKind::kAttention;
+  Mat attn_norm, ffn_norm;  // f32 [hidden] multipliers
+  AttentionWeights attn;
+  GdnWeights gdn;
+  MlpWeights mlp;
+};
+
+struct ModelWeights {
+  Mat embed;     // [vocab, hidden]
+  Mat out_norm;  // f32 [hidden]
+  Mat lm_head;   // [vocab, hidden]; the embedding when tied
+  std::vector<LayerWeights> layers;
+
+  // Calls f(name, mat) for every weight; names are flashrt's canonical (GGUF-style) names.
+  void visit(const std::function<void(const std::string&, Mat&)>& f);
+};
+
+// Where a forward pass reads and writes.
+struct ForwardArgs {
+  Arena* slot;
+  const int32_t* ids;   // [T] in backend memory
+  int T;
+  float* all_logits;    // [T, vocab] when every position's logits are wanted, else nullptr
+  GdnMode gdn_mode = GdnMode::kAuto;
+};
+
+struct Model;
+
+class Architecture {
+ public:
+  virtual ~Architecture() = default;
+  virtual std::string name() const = 0;       // flashrt's name ("qwen3")
+  virtual std::string gguf_name() const = 0;  // llama.cpp's general.architecture ("qwen3")
+  virtual std::vector<std::string> hf_model_types() const = 0;  // config.json model_type values
+
+  virtual ModelConfig config_from_hf(const nlohmann::json& config, const std::string& path) const = 0;
+  virtual ModelConfig config_from_gguf(const GGUFFile& f) const = 0;
+  virtual void load_hf_weights(Model& m, const TensorSource& src) const = 0;
+  virtual void load_gguf_weights(Model& m, const TensorSource& src) const = 0;
+  // GGUF export in llama.cpp's names and conventions; `type` is the type of the big matrices.
+  virtual void write_gguf(const Model& m, GGUFWriter& w, DType type) const = 0;
+
+  // The model's state regions of one slot (the engine adds its own meta regions).
+  virtual void add_state_regions(const Model& m, StateLayout& layout, int64_t max_ctx) const = 0;
+  virtual size_t scratch_floats(const Model& m, int max_T) const = 0;
+  // Runs ids [T] from the slot's position, appends their state, advances the position and leaves
+  // the last position's logits in the slot's "logits" region.
+  virtual void forward(const Model& m, Backend& be, const ForwardArgs& a) const = 0;
+};
+
+const Architecture* find_architecture_by_hf_type(const std::string& model_type);
+const Architecture* find_architecture_by_gguf_name(const std::string& name);
+std::vector<const Architecture*> all_architectures();
+
+struct Model {
+  ModelConfig cfg;
+  ModelWeights w;
+  const Architecture* arch = nullptr;
+  std::string path;    // what the user passed
+  std::string format;  // "hf" or "gguf"
+  std::string hf_prefix = "model.";  // "model.language_model." in multimodal checkpoints
+  // Keeps the mapped files and load-time conversions alive for the Mat views.
+  std::vector<std::unique_ptr<TensorSource>> sources;
+  std::deque<std::vector<uint8_t>> owned;
+
+  // Stores a small f32 tensor owned by the model and returns a view of it.
+  Mat own_f32(std::vector<float> data, int64_t rows, int64_t cols);
+  int64_t param_count() const;
+  size_t weight_bytes() const;
+  // Bytes of state per token (positional regions) and fixed state bytes, for `flashrt info`.
+  void state_bytes(size_t* per_token, size_t* fixed) const;
+};
+
+struct LoadOptions {
+  bool progress = true;
+};
+
+// Loads an HF folder (config.json + safetensors) or a .gguf file.
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& opt = {});
+
+// The standard regions every slot has besides the model's own, written by the forward pass.
+namespace regions {
+inline constexpr const char* kPos = "meta.pos";        // i64 [1]: tokens processed
+inline constexpr const char* kLogits = "meta.logits";  // f32 [vocab]: logits of the last token
+inline constexpr const char* kTokens = "tokens";       // i32 [max_ctx]: the token at each position
+}  // namespace regions
+
+// The full layout of one slot of `m`: the model's regions plus the standard ones.
+StateLayout model_state_layout(const Model& m, int64_t max_ctx);
+
+}  // namespace flashrt
