@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,6 +13,8 @@
 #include "core/tensor.h"
 
 namespace flashrt {
+
+struct ModelWeights;
 
 // How the Gated DeltaNet is evaluated over a run of tokens.
 enum class GdnMode : uint8_t {
@@ -52,12 +55,21 @@ class Backend {
 
   // ---- memory ----
   virtual std::unique_ptr<Arena> new_arena(std::shared_ptr<const StateLayout> layout) = 0;
+  // A buffer of backend memory (device memory on a GPU), freed when the last reference goes.
+  virtual std::shared_ptr<uint8_t> alloc(size_t bytes) = 0;
+  // Makes the weights usable by this backend: a GPU copies them to device memory and rewrites the
+  // views to point there. The CPU uses the mapped files as they are.
+  virtual void upload_weights(ModelWeights& /*w*/) {}
   // A reusable activation buffer of at least `floats` floats (valid until the next call).
   virtual float* scratch(size_t floats) = 0;
   virtual void to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // within backend memory
   virtual void synchronize() {}
+  // Runs `f` (a sequence of ops). A backend that records work (CUDA graphs) may capture it on the
+  // first call for this `key` and replay the capture afterwards; `f` must then read everything that
+  // varies between calls from backend memory. The CPU just calls f.
+  virtual void run_captured(const void* /*key*/, const std::function<void()>& f) { f(); }
 
   // ---- ops ----
   // out[t, :] = row ids[t] of the table (dequantized)
@@ -90,9 +102,15 @@ class Backend {
   virtual void gated_rmsnorm(float* out, const float* x, const float* z, const float* w, int rows,
                              int dim, float eps) = 0;
   virtual void advance_pos(int64_t* pos, int T) = 0;
+  // Index of the largest of n logits (lowest index among equals), read back to the host. A GPU
+  // reduces on the device so only 4 bytes cross the bus per greedy token.
+  virtual int32_t argmax(const float* logits, int64_t n) = 0;
 };
 
 // The CPU backend (always available).
 std::unique_ptr<Backend> make_cpu_backend();
+// "cpu" or "cuda" (when flashrt was built with CUDA and a GPU is present); throws otherwise.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+bool cuda_available();
 
 }  // namespace flashrt

@@ -10,7 +10,8 @@ void register_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print a model's architecture, sizes and state bytes");
   add_model_options(cmd, *o, /*with_session=*/false);
   cmd->callback([o] {
-    auto m = load(*o);
+    auto loaded = load(*o);
+    auto& m = loaded.model;
     const auto& c = m->cfg;
     size_t per_token = 0, fixed = 0;
     m->state_bytes(&per_token, &fixed);

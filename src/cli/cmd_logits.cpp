@@ -16,13 +16,13 @@ void register_logits(CLI::App& app) {
   cmd->add_option("--ids", o->ids, "Token ids: 1,2,3")->required();
   cmd->add_option("-o,--output", o->out, "Output .npy path")->required();
   cmd->callback([o] {
-    auto model = load(o->m);
-    const auto backend = make_cpu_backend();
+    auto loaded = load(o->m);
+    auto& model = loaded.model;
     const auto ids = parse_ids(o->ids);
     FLASHRT_CHECK(!ids.empty(), "no token ids given");
     SessionOptions so = session_options(o->m);
     so.max_ctx = std::max<int64_t>(so.max_ctx, static_cast<int64_t>(ids.size()));
-    Session s(*model, *backend, so);
+    Session s(*model, *loaded.backend, so);
     const auto logits = s.forward_all_logits(ids);
     write_npy_f32(o->out, logits.data(), {static_cast<int64_t>(ids.size()), model->cfg.vocab});
   });

@@ -23,9 +23,9 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o) {
-  auto model = load(o.m);
-  const auto backend = make_cpu_backend();
-  Session s(*model, *backend, session_options(o.m));
+  auto loaded = load(o.m);
+  auto& model = loaded.model;
+  Session s(*model, *loaded.backend, session_options(o.m));
   std::vector<int32_t> prompt;
   if (!o.ids.empty()) {
     prompt = parse_ids(o.ids);

@@ -11,6 +11,7 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session) {
   cmd->add_option("-m,--model", o.model, "Model: an HF folder (config.json + safetensors) or a .gguf file")
       ->required();
   cmd->add_option("-t,--threads", o.threads, "CPU threads (default: all cores)");
+  cmd->add_option("-d,--device", o.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   if (!with_session) return;
   cmd->add_option("--ctx", o.ctx, "Context size: tokens of state allocated for the sequence")
       ->capture_default_str();
@@ -20,9 +21,13 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session) {
       ->capture_default_str();
 }
 
-std::unique_ptr<Model> load(const ModelOptions& o) {
+Loaded load(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
-  return load_model(o.model);
+  Loaded l;
+  l.backend = make_backend(o.device);
+  l.model = load_model(o.model);
+  l.backend->upload_weights(l.model->w);
+  return l;
 }
 
 SessionOptions session_options(const ModelOptions& o) {

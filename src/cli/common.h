@@ -18,12 +18,19 @@ struct ModelOptions {
   int64_t ctx = 4096;
   int batch = 512;
   std::string gdn = "auto";
+  std::string device = "cpu";
+};
+
+// A model loaded for a backend (weights uploaded where the backend needs them).
+struct Loaded {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Model> model;
 };
 
 // Adds -m/--model, -t/--threads, --ctx, --batch, --gdn to a subcommand.
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session = true);
-// Applies thread settings and loads the model.
-std::unique_ptr<Model> load(const ModelOptions& o);
+// Applies thread settings, makes the backend and loads the model onto it.
+Loaded load(const ModelOptions& o);
 SessionOptions session_options(const ModelOptions& o);
 // Parses "1,2,3" or "1 2 3".
 std::vector<int32_t> parse_ids(const std::string& s);

@@ -29,9 +29,8 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
   FLASHRT_CHECK(opt_.max_ctx > 0, "context size must be positive (got {})", opt_.max_ctx);
   FLASHRT_CHECK(opt_.max_batch > 0, "batch size must be positive (got {})", opt_.max_batch);
   arena_ = be_.new_arena(session_layout(model, opt_.max_ctx));
-  // Input ids live in a small region of backend memory; for the CPU that is host memory.
-  ids_host_storage_.resize(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
-  ids_dev_ = reinterpret_cast<int32_t*>(ids_host_storage_.data());
+  ids_buf_ = be_.alloc(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
+  ids_dev_ = reinterpret_cast<int32_t*>(ids_buf_.get());
   reset();
 }
 
@@ -64,7 +63,12 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   const int T = static_cast<int>(ids.size());
   be_.to_device(ids_dev_, ids.data(), ids.size() * sizeof(int32_t));
   ForwardArgs a{arena_.get(), ids_dev_, T, all_logits, opt_.gdn_mode};
-  model_.arch->forward(model_, be_, a);
+  if (T == 1 && !all_logits) {
+    // A decode step has one shape per slot: the backend may capture it once and replay it.
+    be_.run_captured(arena_.get(), [&] { model_.arch->forward(model_, be_, a); });
+  } else {
+    model_.arch->forward(model_, be_, a);
+  }
   pos_ += T;
 }
 
@@ -97,9 +101,12 @@ std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
                 pos_, ids.size(), opt_.max_ctx);
   const int64_t V = model_.cfg.vocab;
   std::vector<float> out(ids.size() * static_cast<size_t>(V));
-  for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
-    const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
-    run(std::span<const int32_t>(ids.data() + i, n), out.data() + i * static_cast<size_t>(V));
+  const size_t chunk = std::min(ids.size(), static_cast<size_t>(opt_.max_batch));
+  auto dev = be_.alloc(chunk * static_cast<size_t>(V) * sizeof(float));  // backend memory
+  for (size_t i = 0; i < ids.size(); i += chunk) {
+    const size_t n = std::min(ids.size() - i, chunk);
+    run(std::span<const int32_t>(ids.data() + i, n), reinterpret_cast<float*>(dev.get()));
+    be_.to_host(out.data() + i * static_cast<size_t>(V), dev.get(), n * static_cast<size_t>(V) * sizeof(float));
   }
   return out;
 }
@@ -121,6 +128,13 @@ std::vector<int32_t> Session::tokens() const {
 
 int32_t Session::next_token(const SamplerParams& p) {
   if (pending() >= 0) append({});
+  FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
+  if (p.is_greedy() && p.logit_bias.empty() && p.repeat_penalty == 1.0f) {
+    // Plain greedy needs no host copy of the logits.
+    const int32_t t = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab);
+    set_pending(t);
+    return t;
+  }
   const std::vector<float> l = logits();
   std::vector<int32_t> recent;
   if (!p.is_greedy() && p.repeat_penalty != 1.0f) {

@@ -83,8 +83,8 @@ class Session {
   Backend& be_;
   SessionOptions opt_;
   std::unique_ptr<Arena> arena_;
-  int32_t* ids_dev_ = nullptr;  // input ids in backend memory
-  std::vector<uint8_t> ids_host_storage_;
+  std::shared_ptr<uint8_t> ids_buf_;  // input ids in backend memory
+  int32_t* ids_dev_ = nullptr;
   int64_t pos_ = 0;
 };
 

@@ -1,4 +1,5 @@
 // The CPU backend: host memory, kernels from this folder, work spread over the global thread pool.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -18,6 +19,12 @@ class CpuBackend : public Backend {
 
   std::unique_ptr<Arena> new_arena(std::shared_ptr<const StateLayout> layout) override {
     return Arena::host(std::move(layout));
+  }
+
+  std::shared_ptr<uint8_t> alloc(size_t bytes) override {
+    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64)));
+    if (!p) fail("cannot allocate {} bytes", bytes);
+    return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { std::free(q); });
   }
 
   float* scratch(size_t floats) override {
@@ -71,6 +78,12 @@ class CpuBackend : public Backend {
     cpu::gated_rmsnorm(pool_, out, x, z, w, rows, dim, eps);
   }
   void advance_pos(int64_t* pos, int T) override { *pos += T; }
+  int32_t argmax(const float* logits, int64_t n) override {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; ++i)
+      if (logits[i] > logits[best]) best = i;
+    return static_cast<int32_t>(best);
+  }
 
  private:
   struct Free {
