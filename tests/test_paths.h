@@ -4,7 +4,9 @@
 #include <cstdlib>
 #include <string>
 
-inline std::string source_dir() { return FLASHRT_SOURCE_DIR; }
+inline std::string source_dir() {
+  return FLASHRT_SOURCE_DIR;
+}
 
 inline std::string shared_dir() {
   const char* env = std::getenv("FLASHRT_SHARED");
