@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace flashrt::cli {
 
@@ -24,6 +25,12 @@ void register_convert(CLI::App& app) {
     if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
     GGUFWriter w;
     model->arch->write_gguf(*model, w, type);
+    // The tokenizer travels in the GGUF so the file is all a user needs.
+    try {
+      write_tokenizer_gguf(load_tokenizer(o->in).to_data(), w);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "warning: no tokenizer written: %s\n", e.what());
+    }
     w.write(o->out, "converting");
     std::fprintf(stderr, "wrote %s (%s, %s)\n", o->out.c_str(), model->arch->gguf_name().c_str(), o->type.c_str());
   });

@@ -1,10 +1,12 @@
 // flashrt run: prefill a prompt and stream a continuation.
 #include <chrono>
+#include <optional>
 #include <cstdio>
-#include <random>
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "tokenizer/gguf_vocab.h"
+#include "tokenizer/stream_decoder.h"
 
 namespace flashrt::cli {
 
@@ -15,10 +17,8 @@ struct RunOptions {
   std::string ids;
   std::string prompt;
   int n = 128;
-  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
-  int top_k = 40;
-  int64_t seed = -1;
-  bool print_ids = false, stats = false, ignore_eos = false;
+  SamplingOptions sampling;
+  bool print_ids = false, stats = false, ignore_eos = false, echo = true;
   std::string stop_ids;
 };
 
@@ -26,24 +26,30 @@ void run(const RunOptions& o) {
   auto loaded = load(o.m);
   auto& model = loaded.model;
   Session s(*model, *loaded.backend, session_options(o.m));
-  std::vector<int32_t> prompt;
-  if (!o.ids.empty()) {
-    prompt = parse_ids(o.ids);
-  } else {
-    fail("text prompts need the tokenizer; pass --ids for now");
+  // Text in and out needs the model's tokenizer; ids in and --print-ids out do not.
+  std::optional<Tokenizer> tok;
+  if (o.ids.empty()) {
+    tok = load_tokenizer(o.m.model);
+  } else if (!o.print_ids) {
+    try {
+      tok = load_tokenizer(o.m.model);
+    } catch (const Error& e) {  // ids in, ids out: the model may come without a tokenizer
+      std::fprintf(stderr, "note: printing token ids (%s)\n", e.what());
+    }
   }
-  FLASHRT_CHECK(!prompt.empty(), "the prompt is empty");
+  const bool print_ids = o.print_ids || !tok;
+  std::vector<int32_t> prompt = o.ids.empty() ? tok->encode(o.prompt) : parse_ids(o.ids);
+  FLASHRT_CHECK(!prompt.empty(), "the prompt is empty (give -p TEXT or --ids)");
 
-  SamplerParams p;
-  p.temperature = o.temp;
-  p.top_k = o.top_k;
-  p.top_p = o.top_p;
-  p.min_p = o.min_p;
-  p.repeat_penalty = o.repeat_penalty;
-  s.seed(o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}());
+  const SamplerParams p = sampler_params(o.sampling);
+  s.seed(seed_of(o.sampling));
 
   std::vector<int32_t> stops;
-  if (!o.ignore_eos) stops = model->cfg.eos_ids;
+  if (!o.ignore_eos) {
+    stops = model->cfg.eos_ids;
+    if (tok)
+      for (int32_t id : tok->stop_ids()) stops.push_back(id);
+  }
   for (int32_t id : parse_ids(o.stop_ids)) stops.push_back(id);
 
   using clock = std::chrono::steady_clock;
@@ -51,12 +57,22 @@ void run(const RunOptions& o) {
   s.append(prompt);
   const auto t1 = clock::now();
   bool first = true;
+  std::optional<StreamDecoder> dec;
+  if (!print_ids) {
+    dec.emplace(*tok, /*skip_special=*/true);
+    if (!o.ids.empty() || o.echo) std::fputs(tok->decode(prompt).c_str(), stdout);
+  }
   const auto r = s.generate(o.n, p, stops, [&](int32_t id) {
-    std::printf(first ? "%d" : " %d", id);
+    if (dec) {
+      std::fputs(dec->push(id).c_str(), stdout);
+    } else {
+      std::printf(first ? "%d" : " %d", id);
+    }
     first = false;
     std::fflush(stdout);
     return true;
   });
+  if (dec) std::fputs(dec->flush().c_str(), stdout);
   std::printf("\n");
   const auto t2 = clock::now();
   if (o.stats) {
@@ -77,15 +93,11 @@ void register_run(CLI::App& app) {
   auto* ids = cmd->add_option("--ids", o->ids, "Prompt as token ids: 1,2,3");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->excludes(ids);
   cmd->add_option("-n,--n-predict", o->n, "Maximum tokens to generate")->capture_default_str();
-  cmd->add_option("--temp", o->temp, "Temperature; 0 is greedy")->capture_default_str();
-  cmd->add_option("--top-k", o->top_k, "Top-k (0 = off)")->capture_default_str();
-  cmd->add_option("--top-p", o->top_p, "Top-p (1 = off)")->capture_default_str();
-  cmd->add_option("--min-p", o->min_p, "Min-p (0 = off)")->capture_default_str();
-  cmd->add_option("--repeat-penalty", o->repeat_penalty, "Repetition penalty (1 = off)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Sampling seed (default: random)");
+  add_sampling_options(cmd, o->sampling);
   cmd->add_option("--stop-ids", o->stop_ids, "Extra token ids that end generation: 5,6");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Do not stop at the model's end-of-sequence tokens");
   cmd->add_flag("--print-ids", o->print_ids, "Print only the generated token ids, space-separated");
+  cmd->add_flag("!--no-echo", o->echo, "Do not print the prompt before the continuation");
   cmd->add_flag("--stats", o->stats, "Print timings to stderr");
   cmd->callback([o] { run(*o); });
 }

@@ -1,5 +1,6 @@
 #include "cli/common.h"
 
+#include <random>
 #include <sstream>
 
 #include "core/error.h"
@@ -19,6 +20,30 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session) {
   cmd->add_option("--gdn", o.gdn, "Gated DeltaNet prefill: auto, recurrent or chunked")
       ->check(CLI::IsMember({"auto", "recurrent", "chunked"}))
       ->capture_default_str();
+}
+
+void add_sampling_options(CLI::App* cmd, SamplingOptions& o) {
+  cmd->add_option("--temp", o.temp, "Temperature; 0 is greedy")->capture_default_str();
+  cmd->add_option("--top-k", o.top_k, "Top-k (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", o.top_p, "Top-p (1 = off)")->capture_default_str();
+  cmd->add_option("--min-p", o.min_p, "Min-p (0 = off)")->capture_default_str();
+  cmd->add_option("--repeat-penalty", o.repeat_penalty, "Repetition penalty over the last 64 tokens (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
+}
+
+SamplerParams sampler_params(const SamplingOptions& o) {
+  SamplerParams p;
+  p.temperature = o.temp;
+  p.top_k = o.top_k;
+  p.top_p = o.top_p;
+  p.min_p = o.min_p;
+  p.repeat_penalty = o.repeat_penalty;
+  return p;
+}
+
+uint64_t seed_of(const SamplingOptions& o) {
+  return o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
 }
 
 Loaded load(const ModelOptions& o) {

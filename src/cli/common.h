@@ -27,6 +27,16 @@ struct Loaded {
   std::unique_ptr<Model> model;
 };
 
+struct SamplingOptions {
+  float temp = 0.8f, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
+  int top_k = 40;
+  int64_t seed = -1;
+};
+void add_sampling_options(CLI::App* cmd, SamplingOptions& o);
+SamplerParams sampler_params(const SamplingOptions& o);
+// The given seed, or a random one.
+uint64_t seed_of(const SamplingOptions& o);
+
 // Adds -m/--model, -t/--threads, --ctx, --batch, --gdn to a subcommand.
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session = true);
 // Applies thread settings, makes the backend and loads the model onto it.
@@ -40,5 +50,7 @@ void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_info(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_chat(CLI::App& app);
 
 }  // namespace flashrt::cli

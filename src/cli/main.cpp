@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   flashrt::cli::register_logits(app);
   flashrt::cli::register_convert(app);
   flashrt::cli::register_info(app);
+  flashrt::cli::register_tokenize(app);
+  flashrt::cli::register_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
