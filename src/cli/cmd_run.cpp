@@ -3,6 +3,7 @@
 #include <optional>
 #include <cstdio>
 
+#include "capsule/capsule_file.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "tokenizer/gguf_vocab.h"
@@ -16,6 +17,7 @@ struct RunOptions {
   ModelOptions m;
   std::string ids;
   std::string prompt;
+  std::string capsule;
   int n = 128;
   SamplingOptions sampling;
   bool print_ids = false, stats = false, ignore_eos = false, echo = true;
@@ -28,7 +30,7 @@ void run(const RunOptions& o) {
   Session s(*model, *loaded.backend, session_options(o.m));
   // Text in and out needs the model's tokenizer; ids in and --print-ids out do not.
   std::optional<Tokenizer> tok;
-  if (o.ids.empty()) {
+  if (o.ids.empty() && !o.prompt.empty()) {
     tok = load_tokenizer(o.m.model);
   } else if (!o.print_ids) {
     try {
@@ -38,11 +40,21 @@ void run(const RunOptions& o) {
     }
   }
   const bool print_ids = o.print_ids || !tok;
-  std::vector<int32_t> prompt = o.ids.empty() ? tok->encode(o.prompt) : parse_ids(o.ids);
-  FLASHRT_CHECK(!prompt.empty(), "the prompt is empty (give -p TEXT or --ids)");
+  std::vector<int32_t> prompt = o.ids.empty() ? (tok ? tok->encode(o.prompt) : std::vector<int32_t>{}) : parse_ids(o.ids);
+  if (!o.capsule.empty()) {
+    // Continue from a saved boundary: the capsule holds the whole state, nothing is re-prefilled.
+    const auto t = std::chrono::steady_clock::now();
+    s.restore(read_capsule_file(o.capsule));
+    if (o.stats)
+      std::fprintf(stderr, "restored %lld tokens from %s in %.2f ms\n", static_cast<long long>(s.pos()),
+                   o.capsule.c_str(), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+  } else {
+    FLASHRT_CHECK(!prompt.empty(), "the prompt is empty (give -p TEXT or --ids)");
+  }
 
   const SamplerParams p = sampler_params(o.sampling);
-  s.seed(seed_of(o.sampling));
+  // A capsule carries its sampler RNG; an explicit --seed replaces it.
+  if (o.capsule.empty() || o.sampling.seed >= 0) s.seed(seed_of(o.sampling));
 
   std::vector<int32_t> stops;
   if (!o.ignore_eos) {
@@ -60,7 +72,7 @@ void run(const RunOptions& o) {
   std::optional<StreamDecoder> dec;
   if (!print_ids) {
     dec.emplace(*tok, /*skip_special=*/true);
-    if (!o.ids.empty() || o.echo) std::fputs(tok->decode(prompt).c_str(), stdout);
+    if (o.echo) std::fputs(tok->decode(prompt).c_str(), stdout);
   }
   const auto r = s.generate(o.n, p, stops, [&](int32_t id) {
     if (dec) {
@@ -92,6 +104,7 @@ void register_run(CLI::App& app) {
   add_model_options(cmd, o->m);
   auto* ids = cmd->add_option("--ids", o->ids, "Prompt as token ids: 1,2,3");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->excludes(ids);
+  cmd->add_option("--capsule", o->capsule, "Start from a capsule file (flashrt capsule save); -p/--ids then add to it");
   cmd->add_option("-n,--n-predict", o->n, "Maximum tokens to generate")->capture_default_str();
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--stop-ids", o->stop_ids, "Extra token ids that end generation: 5,6");

@@ -51,6 +51,7 @@ Loaded load(const ModelOptions& o) {
   Loaded l;
   l.backend = make_backend(o.device);
   l.model = load_model(o.model);
+  if (l.backend->name() != "cpu") l.model->weights_hash();  // capsule fingerprints read host weights
   l.backend->upload_weights(l.model->w);
   return l;
 }

@@ -52,5 +52,7 @@ void register_convert(CLI::App& app);
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_chat(CLI::App& app);
+void register_capsule(CLI::App& app);
+void register_demo(CLI::App& app);
 
 }  // namespace flashrt::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   flashrt::cli::register_info(app);
   flashrt::cli::register_tokenize(app);
   flashrt::cli::register_chat(app);
+  flashrt::cli::register_capsule(app);
+  flashrt::cli::register_demo(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,7 +1,11 @@
 #include "engine/session.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstring>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
 
@@ -29,6 +33,7 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
   FLASHRT_CHECK(opt_.max_ctx > 0, "context size must be positive (got {})", opt_.max_ctx);
   FLASHRT_CHECK(opt_.max_batch > 0, "batch size must be positive (got {})", opt_.max_batch);
   arena_ = be_.new_arena(session_layout(model, opt_.max_ctx));
+  fingerprint_ = capsule_fingerprint(model, arena_->layout());
   ids_buf_ = be_.alloc(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
   ids_dev_ = reinterpret_cast<int32_t*>(ids_buf_.get());
   reset();
@@ -172,6 +177,47 @@ GenerateResult Session::generate(int max_new, const SamplerParams& p, std::span<
   }
   r.finish = FinishReason::kLength;
   return r;
+}
+
+}  // namespace flashrt
+
+namespace flashrt {
+
+Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout) {
+  std::string s = fmt::format("flashrt capsule v{}\n{}\nweights {:016x}\n", kCapsuleFormatVersion,
+                              m.cfg.describe(), m.weights_hash());
+  for (const auto& r : layout.regions()) {
+    std::vector<int64_t> shape = r.shape;
+    if (r.kind == RegionKind::kPositional) shape.erase(shape.begin());
+    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), region_kind_name(r.kind), fmt::join(shape, ","));
+  }
+  const XXH128_hash_t h = XXH3_128bits(s.data(), s.size());
+  return Fingerprint{h.high64, h.low64};
+}
+
+Capsule Session::snapshot(Tier tier, const std::string& path) const {
+  return snapshot_arena(*arena_, be_, pos_, fingerprint_, tier, path);
+}
+
+void Session::restore(const Capsule& c) {
+  restore_arena(*arena_, be_, c, fingerprint_);
+  sync_from_arena();
+}
+
+void Session::restore_regions(const Capsule& c, const std::function<bool(const std::string&)>& only) {
+  restore_arena(*arena_, be_, c, fingerprint_, only);
+  sync_from_arena();
+}
+
+std::unique_ptr<Session> Session::fork() const {
+  auto s = std::make_unique<Session>(model_, be_, opt_);
+  const StateLayout& l = arena_->layout();
+  for (size_t i = 0; i < l.regions().size(); ++i) {
+    const size_t n = l.regions()[i].live_bytes(pos_);
+    if (n) be_.copy(s->arena_->region(static_cast<int>(i)), arena_->region(static_cast<int>(i)), n);
+  }
+  s->sync_from_arena();
+  return s;
 }
 
 }  // namespace flashrt

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "capsule/capsule.h"
 #include "engine/sampler.h"
 #include "models/model.h"
 
@@ -75,6 +76,20 @@ class Session {
   // Re-reads the host mirrors (position) after the arena was overwritten (restore).
   void sync_from_arena();
 
+  // ---- capsules (at any committed boundary: between calls) ----
+  // Ties capsules to this model's weights and this slot's layout.
+  const Fingerprint& fingerprint() const { return fingerprint_; }
+  Capsule snapshot(Tier tier = Tier::kHost, const std::string& path = "") const;
+  // Replaces the whole state with the capsule's. Everything is checked first: on any error the
+  // session is unchanged.
+  void restore(const Capsule& c);
+  // Restores only the regions `only` accepts (an experiment tool: e.g. KV only).
+  void restore_regions(const Capsule& c, const std::function<bool(const std::string&)>& only);
+  // A new session (own slot, same model and options) at this exact boundary.
+  std::unique_ptr<Session> fork() const;
+  // Returns to an earlier boundary (speculative rejection, interrupts, undo): a restore.
+  void rollback(const Capsule& c) { restore(c); }
+
  private:
   void run(std::span<const int32_t> ids, float* all_logits);
   void set_pending(int32_t id);
@@ -86,7 +101,13 @@ class Session {
   std::shared_ptr<uint8_t> ids_buf_;  // input ids in backend memory
   int32_t* ids_dev_ = nullptr;
   int64_t pos_ = 0;
+  Fingerprint fingerprint_;
 };
+
+// The fingerprint of a slot layout of a model: architecture, hyper-parameters, the weights' hash,
+// every region's name, dtype, kind and shape (positional regions without their length, so capsules
+// move between slots of different context sizes) and the capsule format version.
+Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout);
 
 // The full slot layout: the model's regions plus the engine's meta regions.
 std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -83,6 +84,22 @@ int64_t Model::param_count() const {
   });
   (void)seen_lm;
   return n;
+}
+
+uint64_t Model::weights_hash() const {
+  if (weights_hash_) return *weights_hash_;
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  const_cast<ModelWeights&>(w).visit([&](const std::string& name, Mat& m) {
+    if (m.empty()) return;
+    const int64_t head[3] = {static_cast<int64_t>(m.dtype), m.rows, m.cols};
+    XXH3_64bits_update(st, name.data(), name.size());
+    XXH3_64bits_update(st, head, sizeof head);
+    XXH3_64bits_update(st, m.data, m.bytes());
+  });
+  weights_hash_ = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return *weights_hash_;
 }
 
 size_t Model::weight_bytes() const {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,10 +103,14 @@ struct Model {
   // Keeps the mapped files and load-time conversions alive for the Mat views.
   std::vector<std::unique_ptr<TensorSource>> sources;
   std::deque<std::vector<uint8_t>> owned;
+  mutable std::optional<uint64_t> weights_hash_;
 
   // Stores a small f32 tensor owned by the model and returns a view of it.
   Mat own_f32(std::vector<float> data, int64_t rows, int64_t cols);
   int64_t param_count() const;
+  // xxh3-64 over every weight's name, dtype, shape and bytes (computed once, on first use; call it
+  // before a backend moves the weights to device memory).
+  uint64_t weights_hash() const;
   size_t weight_bytes() const;
   // Bytes of state per token (positional regions) and fixed state bytes, for `flashrt info`.
   void state_bytes(size_t* per_token, size_t* fixed) const;
