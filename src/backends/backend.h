@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/arena.h"
 #include "core/tensor.h"
@@ -65,6 +66,11 @@ class Backend {
   virtual void to_device(void* dst, const void* src, size_t bytes) = 0;
   virtual void to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy(void* dst, const void* src, size_t bytes) = 0;  // within backend memory
+  // Zeroes backend memory (a GPU overrides this with a device memset).
+  virtual void fill_zero(void* dst, size_t bytes) {
+    const std::vector<uint8_t> zeros(bytes, 0);
+    to_device(dst, zeros.data(), bytes);
+  }
   virtual void synchronize() {}
   // Runs `f` (a sequence of ops). A backend that records work (CUDA graphs) may capture it on the
   // first call for this `key` and replay the capture afterwards; `f` must then read everything that

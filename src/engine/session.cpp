@@ -42,8 +42,10 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
 Session::~Session() = default;
 
 void Session::reset() {
-  const int64_t zero = 0;
-  be_.to_device(arena_->region(regions::kPos), &zero, sizeof zero);
+  // Recurrent and conv state start from zero; positional rows past the position are never read.
+  const StateLayout& l = arena_->layout();
+  for (size_t i = 0; i < l.regions().size(); ++i)
+    if (l.regions()[i].kind != RegionKind::kPositional) be_.fill_zero(arena_->region(static_cast<int>(i)), l.regions()[i].bytes());
   set_pending(-1);
   seed(0);
   pos_ = 0;

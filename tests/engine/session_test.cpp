@@ -33,6 +33,23 @@ TEST(EngineSession, BatchSizeDoesNotChangeAnyBit) {
   }
 }
 
+TEST(EngineSession, ResetStartsFromAnEmptyBoundary) {
+  for (const char* name : {"qwen3", "qwen35"}) {
+    const auto model = load_model(ref_model_dir(name));
+    const auto be = make_cpu_backend();
+    const auto ids = prompt_of(name, 96);
+    Session fresh(*model, *be), reused(*model, *be);
+    reused.append(prompt_of(name, 300));
+    reused.generate(5, SamplerParams::greedy(), {});
+    reused.reset();
+    EXPECT_EQ(reused.pos(), 0);
+    EXPECT_EQ(reused.pending(), -1);
+    fresh.append(ids);
+    reused.append(ids);
+    EXPECT_EQ(reused.logits(), fresh.logits()) << name << ": state left over from before the reset";
+  }
+}
+
 TEST(EngineSession, PendingTokenAndStops) {
   const auto model = load_model(ref_model_dir("qwen3"));
   const auto be = make_cpu_backend();

@@ -38,6 +38,7 @@ class CpuBackend : public Backend {
   void to_device(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
   void copy(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
+  void fill_zero(void* dst, size_t n) override { std::memset(dst, 0, n); }
 
   void embed(float* out, const Mat& table, const int32_t* ids, int T) override { cpu::embed(out, table, ids, T); }
   void rmsnorm(float* out, int64_t os, const float* x, int64_t xs, const float* w, int rows, int dim,
