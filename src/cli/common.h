@@ -55,5 +55,6 @@ void register_chat(CLI::App& app);
 void register_capsule(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_make_model(CLI::App& app);
+void register_perplexity(CLI::App& app);
 
 }  // namespace flashrt::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   flashrt::cli::register_capsule(app);
   flashrt::cli::register_demo(app);
   flashrt::cli::register_make_model(app);
+  flashrt::cli::register_perplexity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
