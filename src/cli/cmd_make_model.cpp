@@ -33,9 +33,14 @@ void register_make_model(CLI::App& app) {
     GGUFWriter w;
     m->arch->write_gguf(*m, w, type);
     if (!o->tokenizer.empty()) {
-      const TokenizerData d = load_tokenizer(o->tokenizer).to_data();
+      TokenizerData d = load_tokenizer(o->tokenizer).to_data();
       FLASHRT_CHECK(static_cast<int64_t>(d.tokens.size()) <= c.vocab, "the tokenizer has {} tokens, more than the model's {}",
                     d.tokens.size(), c.vocab);
+      // Pad the vocabulary to the embedding rows, as llama.cpp's converter does ([PADn], unused).
+      for (int64_t i = static_cast<int64_t>(d.tokens.size()); i < c.vocab; ++i) {
+        d.tokens.push_back(fmt::format("[PAD{}]", i));
+        d.token_types.push_back(kTokenUnused);
+      }
       write_tokenizer_gguf(d, w);
     }
     w.write(o->out, "writing " + o->out);

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's llama-bench (CPU only, -DGGML_NATIVE=ON) from the source bundle that the npm
+# package node-llama-cpp@3.21.1 ships (llama.cpp v0.4.0 as a git bundle), into .cache/llamacpp/.
+# Idempotent: does nothing when the binary exists. Needs npm (the npm registry) and cmake.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${LLAMACPP_CACHE:-$ROOT/.cache/llamacpp}
+BIN=$CACHE/build/bin/llama-bench
+if [ -x "$BIN" ]; then echo "$BIN"; exit 0; fi
+mkdir -p "$CACHE/npm"
+if [ ! -f "$CACHE/npm/node_modules/node-llama-cpp/llama/gitRelease.bundle" ]; then
+  (cd "$CACHE/npm" && [ -f package.json ] || npm init -y >/dev/null) >&2
+  (cd "$CACHE/npm" && npm install --no-audit --no-fund --ignore-scripts node-llama-cpp@3.21.1) >&2
+fi
+if [ ! -d "$CACHE/src/.git" ]; then
+  git clone -q "$CACHE/npm/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$CACHE/src" >&2
+fi
+cmake -S "$CACHE/src" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=OFF \
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >&2
+cmake --build "$CACHE/build" --target llama-bench -j "$(nproc)" >&2
+echo "$BIN"
