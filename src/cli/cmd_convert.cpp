@@ -16,8 +16,8 @@ void register_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand("convert", "Convert an HF folder or GGUF file to GGUF (llama.cpp-compatible)");
   cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
   cmd->add_option("-o,--output", o->out, "Output .gguf path")->required();
-  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
       ->capture_default_str();
   cmd->callback([o] {
     auto model = load_model(o->in);

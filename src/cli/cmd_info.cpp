@@ -1,6 +1,7 @@
 // flashrt info: what a model is and what its state costs.
 #include <cstdio>
 
+#include "backends/cpu/kernels.h"
 #include "cli/common.h"
 
 namespace flashrt::cli {
@@ -29,6 +30,7 @@ void register_info(CLI::App& app) {
                   c.gdn_v_heads, c.gdn_v_dim, c.conv_kernel);
     std::printf("embeddings:   %s\n", c.tied_embeddings ? "tied" : "untied");
     std::printf("context:      %lld trained\n", static_cast<long long>(c.max_positions));
+    std::printf("cpu kernels:  %s\n", cpu::kernel_isa());
     std::printf("state:        %zu bytes per token + %zu bytes fixed (+ %lld bytes of logits)\n", per_token, fixed,
                 static_cast<long long>(c.vocab * 4));
   });

@@ -19,8 +19,8 @@ void register_make_model(CLI::App& app) {
   cmd->add_option("--arch", o->arch, "qwen3 or qwen3_5")->check(CLI::IsMember({"qwen3", "qwen3_5"}))->capture_default_str();
   cmd->add_option("--shape", o->shape, "qwen3: 0.6b, tiny; qwen3_5: 0.8b, tiny")->capture_default_str();
   cmd->add_option("-o,--output", o->out, "Output .gguf")->required();
-  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}))
+  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer, "Embed this tokenizer (HF folder, tokenizer.json or GGUF)");

@@ -270,7 +270,7 @@ std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, cons
       fail("{}: general.alignment: {}", path, e.what());
     }
     if (al <= 0 || al > 65536 || (al & (al - 1)) != 0)
-      fail("{}: general.alignment {} is not a power of two", path, al);
+      fail("{}: general.alignment {} is not a power of two between 1 and 65536", path, al);
     g->alignment_ = static_cast<size_t>(al);
   }
 
@@ -289,8 +289,8 @@ std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, cons
       const uint64_t x = c.read<uint64_t>("tensor dim");
       if (x == 0 || x > (1ull << 40)) fail("{}: tensor '{}' has dimension {}", path, t.name, x);
       ne[d] = static_cast<int64_t>(x);
+      if (ne[d] > (int64_t{1} << 42) / n) fail("{}: tensor '{}' is implausibly large", path, t.name);
       n *= ne[d];
-      if (n > (int64_t{1} << 42)) fail("{}: tensor '{}' is implausibly large", path, t.name);
     }
     const uint32_t gt = c.read<uint32_t>("tensor type");
     if (!ggml_type_to_dtype(gt, &t.dtype))
@@ -439,7 +439,11 @@ void write_value(FileOut& f, const GGUFValue& v) {
     case GGUFType::I16: f.put<int16_t>(static_cast<int16_t>(v.as_int())); break;
     case GGUFType::U32: f.put<uint32_t>(static_cast<uint32_t>(v.as_int())); break;
     case GGUFType::I32: f.put<int32_t>(static_cast<int32_t>(v.as_int())); break;
-    case GGUFType::U64: f.put<uint64_t>(std::get<uint64_t>(v.v)); break;
+    case GGUFType::U64: {
+      const auto* u = std::get_if<uint64_t>(&v.v);
+      f.put<uint64_t>(u ? *u : static_cast<uint64_t>(v.as_int()));
+      break;
+    }
     case GGUFType::I64: f.put<int64_t>(v.as_int()); break;
     case GGUFType::F32: f.put<float>(static_cast<float>(v.as_double())); break;
     case GGUFType::F64: f.put<double>(v.as_double()); break;
@@ -458,7 +462,11 @@ void write_value(FileOut& f, const GGUFValue& v) {
 }  // namespace
 
 void GGUFWriter::set(const std::string& key, GGUFValue v) {
-  if (key == "general.alignment") alignment_ = static_cast<size_t>(v.as_int());
+  if (key == "general.alignment") {
+    const int64_t a = v.as_int();
+    FLASHRT_CHECK(a > 0 && a <= 65536 && (a & (a - 1)) == 0, "GGUF alignment {} is not a power of two between 1 and 65536", a);
+    alignment_ = static_cast<size_t>(a);
+  }
   for (auto& [k, old] : kv_)
     if (k == key) {
       old = std::move(v);
@@ -474,6 +482,7 @@ void GGUFWriter::add_tensor(const std::string& name, DType dtype, std::vector<in
                 "GGUF tensor '{}': row length {} is not a multiple of the {} block size", name,
                 shape.back(), dtype_name(dtype));
   dtype_to_ggml_type(dtype);  // throws for types GGUF cannot hold
+  for (const auto& t : tensors_) FLASHRT_CHECK(t.name != name, "GGUF tensor '{}' added twice", name);
   tensors_.push_back({name, dtype, std::move(shape), std::move(produce)});
 }
 

@@ -84,8 +84,9 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size, const std::string&
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (1ull << 40))
         fail("{}: tensor '{}' has an invalid dimension {}", path, name, d.dump());
       t.shape.push_back(d.get<int64_t>());
+      if (t.shape.back() != 0 && n > (int64_t{1} << 42) / t.shape.back())
+        fail("{}: tensor '{}' is implausibly large", path, name);
       n *= t.shape.back();
-      if (n > (int64_t{1} << 42)) fail("{}: tensor '{}' is implausibly large", path, name);
     }
     if (!jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
       fail("{}: tensor '{}' has non-integer data_offsets", path, name);
@@ -98,24 +99,29 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size, const std::string&
            dtype_name(t.dtype), n, dtype_bytes(t.dtype, n));
     t.data = data + base + b;
     t.bytes = e - b;
-    ranges.emplace_back(b, e);
+    if (e > b) ranges.emplace_back(b, e);  // empty tensors occupy nothing
     (*out)[name] = std::move(t);
   }
   std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 1; i < ranges.size(); ++i)
-    if (ranges[i].first < ranges[i - 1].second && ranges[i].first != ranges[i].second)
-      fail("{}: tensor data ranges overlap", path);
+  size_t furthest = 0;  // end of the ranges seen so far: any start before it overlaps one of them
+  for (const auto& [b, e] : ranges) {
+    if (b < furthest) fail("{}: tensor data ranges overlap", path);
+    furthest = std::max(furthest, e);
+  }
 }
 
-void SafetensorsFile::add_file(const std::string& path) {
+std::vector<std::string> SafetensorsFile::add_file(const std::string& path) {
   files_.emplace_back(path);
   const auto& f = files_.back();
   std::map<std::string, TensorInfo> found;
   parse(f.data(), f.size(), path, &found, &metadata_);
+  std::vector<std::string> names;
   for (auto& [name, t] : found) {
     if (tensors_.count(name)) fail("{}: tensor '{}' appears in more than one shard", path, name);
+    names.push_back(name);
     tensors_[name] = std::move(t);
   }
+  return names;
 }
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path_in) {
@@ -143,9 +149,12 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path_i
         fail("{}: shard name '{}' is not a plain file name", path.string(), shard);
       shards.insert(shard);
     }
-    for (const auto& s : shards) st->add_file((path.parent_path() / s).string());
+    std::map<std::string, std::string> shard_of;  // tensor -> the shard that holds it
+    for (const auto& s : shards)
+      for (auto& name : st->add_file((path.parent_path() / s).string())) shard_of[name] = s;
     for (auto& [name, file] : index["weight_map"].items()) {
-      if (!st->tensors_.count(name))
+      const auto it = shard_of.find(name);
+      if (it == shard_of.end() || it->second != file.get<std::string>())
         fail("{}: tensor '{}' listed for {} is not in that shard", path.string(), name,
              file.get<std::string>());
     }

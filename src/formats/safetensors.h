@@ -27,7 +27,8 @@ class SafetensorsFile : public TensorSource {
                     std::map<std::string, TensorInfo>* out, std::map<std::string, std::string>* meta);
 
  private:
-  void add_file(const std::string& path);
+  // Maps and parses one file; returns the names of its tensors.
+  std::vector<std::string> add_file(const std::string& path);
   std::vector<MappedFile> files_;
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;

@@ -16,7 +16,8 @@ namespace flashrt {
 namespace {
 bool is_weight_dtype(DType t) {
   switch (t) {
-    case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0: return true;
+    case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0:
+    case DType::Q4_K: case DType::Q6_K: return true;
     default: return false;
   }
 }

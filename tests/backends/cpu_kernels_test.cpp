@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <tuple>
 
 #include "backends/cpu/kernels.h"
 #include "formats/quant.h"
@@ -20,24 +21,32 @@ std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-TEST(BackendCpu, MatmulEveryWeightTypeAgainstDouble) {
+TEST(BackendCpu, ReferenceMatmulEveryWeightTypeAgainstDouble) {
+  // The scalar reference that the vector kernels fall back to (cpu_matmul_test.cpp checks those).
   ThreadPool pool(3);
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
-    for (auto [N, K, T] : {std::tuple{1, 32, 1}, {7, 64, 3}, {33, 96, 5}, {130, 256, 1}}) {
+  for (DType t :
+       {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    for (auto [N, K, T] : {std::tuple{1, 256, 1}, {7, 256, 3}, {33, 512, 5}, {130, 256, 1}}) {
       const auto wf = randn(static_cast<size_t>(N) * K, 1);
       std::vector<uint8_t> wq(dtype_bytes(t, static_cast<int64_t>(N) * K));
       for (int r = 0; r < N; ++r)
-        quantize_row(t, wf.data() + static_cast<size_t>(r) * K, wq.data() + dtype_bytes(t, K) * r, K);
+        quantize_row(t, wf.data() + static_cast<size_t>(r) * K, wq.data() + dtype_bytes(t, K) * r,
+                     K);
       std::vector<float> deq(wf.size());
-      for (int r = 0; r < N; ++r) dequantize_row(t, wq.data() + dtype_bytes(t, K) * r, deq.data() + static_cast<size_t>(r) * K, K);
+      for (int r = 0; r < N; ++r)
+        dequantize_row(t, wq.data() + dtype_bytes(t, K) * r,
+                       deq.data() + static_cast<size_t>(r) * K, K);
       const auto x = randn(static_cast<size_t>(T) * K, 2);
       std::vector<float> out(static_cast<size_t>(T) * N);
-      cpu::matmul(pool, out.data(), x.data(), Mat{wq.data(), t, N, K}, T);
+      cpu::matmul_reference(pool, out.data(), x.data(), Mat{wq.data(), t, N, K}, T);
       for (int i = 0; i < T; ++i)
         for (int n = 0; n < N; ++n) {
           double s = 0;
-          for (int k = 0; k < K; ++k) s += static_cast<double>(x[static_cast<size_t>(i) * K + k]) * deq[static_cast<size_t>(n) * K + k];
-          EXPECT_NEAR(out[static_cast<size_t>(i) * N + n], s, 1e-4 * (1 + std::fabs(s))) << dtype_name(t);
+          for (int k = 0; k < K; ++k)
+            s += static_cast<double>(x[static_cast<size_t>(i) * K + k]) *
+                 deq[static_cast<size_t>(n) * K + k];
+          EXPECT_NEAR(out[static_cast<size_t>(i) * N + n], s, 1e-4 * (1 + std::fabs(s)))
+              << dtype_name(t);
         }
     }
   }
@@ -49,8 +58,10 @@ TEST(BackendCpu, ResultsDoNotDependOnThreadCount) {
   const auto x = randn(static_cast<size_t>(T) * K, 4);
   std::vector<float> a(static_cast<size_t>(T) * N), b(a.size());
   ThreadPool p1(1), p5(5);
-  cpu::matmul(p1, a.data(), x.data(), Mat{reinterpret_cast<const uint8_t*>(w.data()), DType::F32, N, K}, T);
-  cpu::matmul(p5, b.data(), x.data(), Mat{reinterpret_cast<const uint8_t*>(w.data()), DType::F32, N, K}, T);
+  cpu::matmul(p1, a.data(), x.data(),
+              Mat{reinterpret_cast<const uint8_t*>(w.data()), DType::F32, N, K}, T);
+  cpu::matmul(p5, b.data(), x.data(),
+              Mat{reinterpret_cast<const uint8_t*>(w.data()), DType::F32, N, K}, T);
   EXPECT_EQ(a, b);
 }
 
@@ -62,7 +73,8 @@ TEST(BackendCpu, AttentionAgainstDouble) {
   const auto v = randn(static_cast<size_t>(ctx) * Hkv * hd, 7);
   std::vector<float> out(q.size());
   const float scale = 0.25f;
-  cpu::attention(pool, {out.data(), q.data(), k.data(), v.data(), T, Hq, Hkv, hd, scale, nullptr}, pos0);
+  cpu::attention(pool, {out.data(), q.data(), k.data(), v.data(), T, Hq, Hkv, hd, scale, nullptr},
+                 pos0);
   for (int t = 0; t < T; ++t)
     for (int h = 0; h < Hq; ++h) {
       const int kh = h / (Hq / Hkv), n = pos0 + t + 1;
@@ -70,14 +82,17 @@ TEST(BackendCpu, AttentionAgainstDouble) {
       double mx = -1e300, z = 0;
       for (int j = 0; j < n; ++j) {
         double d = 0;
-        for (int i = 0; i < hd; ++i) d += static_cast<double>(q[(static_cast<size_t>(t) * Hq + h) * hd + i]) * k[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
+        for (int i = 0; i < hd; ++i)
+          d += static_cast<double>(q[(static_cast<size_t>(t) * Hq + h) * hd + i]) *
+               k[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
         s[static_cast<size_t>(j)] = d * scale;
         mx = std::max(mx, s[static_cast<size_t>(j)]);
       }
       for (auto& x : s) z += x = std::exp(x - mx);
       for (int i = 0; i < hd; ++i) {
         double o = 0;
-        for (int j = 0; j < n; ++j) o += s[static_cast<size_t>(j)] / z * v[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
+        for (int j = 0; j < n; ++j)
+          o += s[static_cast<size_t>(j)] / z * v[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
         EXPECT_NEAR(out[(static_cast<size_t>(t) * Hq + h) * hd + i], o, 1e-5);
       }
     }
@@ -86,7 +101,8 @@ TEST(BackendCpu, AttentionAgainstDouble) {
 struct GdnData {
   int T, Hk, Hv, dk, dv;
   std::vector<float> qkv, alpha, beta, a_neg, dt_bias;
-  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed) : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
+  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed)
+      : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
     qkv = randn(static_cast<size_t>(T) * stride(), seed);
     alpha = randn(static_cast<size_t>(T) * Hv, seed + 1);
     beta = randn(static_cast<size_t>(T) * Hv, seed + 2);
@@ -97,8 +113,22 @@ struct GdnData {
   int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
   // Runs tokens [t0, t0+n) of this data at absolute position pos.
   GdnArgs args(int t0, int n, float* state, float* out, const int64_t* pos, bool tiled) const {
-    return {qkv.data() + t0 * stride(), stride(), alpha.data() + t0 * Hv, beta.data() + t0 * Hv, a_neg.data(),
-            dt_bias.data(), state, out, n, Hk, Hv, dk, dv, tiled, pos, GdnMode::kAuto};
+    return {qkv.data() + t0 * stride(),
+            stride(),
+            alpha.data() + t0 * Hv,
+            beta.data() + t0 * Hv,
+            a_neg.data(),
+            dt_bias.data(),
+            state,
+            out,
+            n,
+            Hk,
+            Hv,
+            dk,
+            dv,
+            tiled,
+            pos,
+            GdnMode::kAuto};
   }
 };
 
@@ -113,7 +143,8 @@ TEST(BackendCpu, GatedDeltaNetChunkedMatchesRecurrence) {
       const int64_t pos = pos0;
       cpu::gdn_recurrent(pool, d.args(0, T, s1.data(), o1.data(), &pos, tiled));
       cpu::gdn_chunked(pool, d.args(0, T, s2.data(), o2.data(), &pos, tiled), pos0);
-      for (size_t i = 0; i < o1.size(); ++i) ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i]))) << "T=" << T << " i=" << i;
+      for (size_t i = 0; i < o1.size(); ++i)
+        ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i]))) << "T=" << T << " i=" << i;
       for (size_t i = 0; i < ns; ++i) ASSERT_NEAR(s1[i], s2[i], 1e-4 * (1 + std::fabs(s1[i])));
     }
   }

@@ -26,9 +26,11 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 }
 
 // Logit tolerance relative to max(1, max |reference logit|): f32 compute from the same weights is
-// ~1e-6 off. q8_0 (every weight rounded, ~0.5% relative) is checked on logits only here: random
-// weights turn that noise into different greedy paths; the trained models check q8_0 tokens.
-float tolerance(const std::string& format) { return format == "q8_0" ? 0.05f : 2e-4f; }
+// ~1e-6 off. q8_0 (every weight rounded, ~0.5% relative, and activations quantized to int8 per
+// block of 32 in the matmuls, as llama.cpp does) is checked on logits only here: random weights
+// amplify that noise (measured 6.1% of the logit scale) and turn it into different greedy paths;
+// the trained models check q8_0 tokens.
+float tolerance(const std::string& format) { return format == "q8_0" ? 0.08f : 2e-4f; }
 
 class ReferenceModel : public ::testing::TestWithParam<Case> {};
 

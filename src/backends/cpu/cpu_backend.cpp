@@ -22,7 +22,8 @@ class CpuBackend : public Backend {
   }
 
   std::shared_ptr<uint8_t> alloc(size_t bytes) override {
-    auto* p = static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64)));
+    auto* p =
+        static_cast<uint8_t*>(std::aligned_alloc(64, std::max<size_t>(64, (bytes + 63) / 64 * 64)));
     if (!p) fail("cannot allocate {} bytes", bytes);
     return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { std::free(q); });
   }
@@ -40,20 +41,26 @@ class CpuBackend : public Backend {
   void copy(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
   void fill_zero(void* dst, size_t n) override { std::memset(dst, 0, n); }
 
-  void embed(float* out, const Mat& table, const int32_t* ids, int T) override { cpu::embed(out, table, ids, T); }
-  void rmsnorm(float* out, int64_t os, const float* x, int64_t xs, const float* w, int rows, int dim,
-               float eps) override {
+  void embed(float* out, const Mat& table, const int32_t* ids, int T) override {
+    cpu::embed(out, table, ids, T);
+  }
+  void rmsnorm(float* out, int64_t os, const float* x, int64_t xs, const float* w, int rows,
+               int dim, float eps) override {
     cpu::rmsnorm(pool_, out, os, x, xs, w, rows, dim, eps);
   }
-  void matmul(float* out, const float* x, const Mat& w, int T) override { cpu::matmul(pool_, out, x, w, T); }
-  void add(float* x, const float* y, int64_t n) override {
-    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  void matmul(float* out, const float* x, const Mat& w, int T) override {
+    cpu::matmul(pool_, out, x, w, T);
   }
-  void swiglu(float* out, const float* gate, const float* up, int64_t n) override { cpu::swiglu(out, gate, up, n); }
-  void rope(float* x, int T, int heads, int hd, int rot, double theta, const int64_t* pos) override {
+  void add(float* x, const float* y, int64_t n) override { cpu::add(pool_, x, y, n); }
+  void swiglu(float* out, const float* gate, const float* up, int64_t n) override {
+    cpu::swiglu(pool_, out, gate, up, n);
+  }
+  void rope(float* x, int T, int heads, int hd, int rot, double theta,
+            const int64_t* pos) override {
     cpu::rope(pool_, x, T, heads, hd, rot, theta, *pos);
   }
-  void store_rows(float* region, const float* src, int T, int64_t row_elems, const int64_t* pos) override {
+  void store_rows(float* region, const float* src, int T, int64_t row_elems,
+                  const int64_t* pos) override {
     std::memcpy(region + *pos * row_elems, src, static_cast<size_t>(T * row_elems) * sizeof(float));
   }
   void store_tokens(int32_t* region, const int32_t* ids, int T, const int64_t* pos) override {
@@ -61,9 +68,10 @@ class CpuBackend : public Backend {
   }
   void attention(const AttentionArgs& a) override { cpu::attention(pool_, a, *a.pos); }
   void sigmoid_gate(float* x, const float* gate, int rows, int dim, int64_t gs) override {
-    cpu::sigmoid_gate(x, gate, rows, dim, gs);
+    cpu::sigmoid_gate(pool_, x, gate, rows, dim, gs);
   }
-  void conv1d_silu(float* out, const float* x, float* state, const float* w, int T, int C, int K) override {
+  void conv1d_silu(float* out, const float* x, float* state, const float* w, int T, int C,
+                   int K) override {
     cpu::conv1d_silu(pool_, out, x, state, w, T, C, K);
   }
   void gated_delta_net(const GdnArgs& a) override {
@@ -97,6 +105,8 @@ class CpuBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend() {
+  return std::make_unique<CpuBackend>();
+}
 
 }  // namespace flashrt

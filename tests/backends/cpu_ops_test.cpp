@@ -1,0 +1,295 @@
+// The CPU element-wise ops, attention and the Gated DeltaNet recurrence on every instruction set
+// the machine has: against the scalar reference (or double), bit for bit across batch splits, and
+// bit for bit between the vector instruction sets.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu_isa_util.h"
+
+namespace flashrt {
+namespace {
+
+using testing_cpu::IsaScope;
+using testing_cpu::machine_isas;
+using testing_cpu::randn;
+
+std::vector<cpu::Isa> vector_isas() {
+  std::vector<cpu::Isa> v;
+  for (cpu::Isa i : machine_isas())
+    if (i != cpu::Isa::kScalar) v.push_back(i);
+  return v;
+}
+
+// Runs f under the scalar reference and under every vector ISA: each near the reference, and the
+// vector ISAs identical to each other.
+void check_against_reference(const std::function<std::vector<float>()>& f, double tol,
+                             const std::string& what) {
+  std::vector<float> ref;
+  {
+    IsaScope s(cpu::Isa::kScalar);
+    ref = f();
+  }
+  std::vector<float> first;
+  for (cpu::Isa isa : vector_isas()) {
+    IsaScope s(isa);
+    const auto out = f();
+    ASSERT_EQ(out.size(), ref.size());
+    for (size_t i = 0; i < out.size(); ++i)
+      ASSERT_NEAR(out[i], ref[i], tol * (1 + std::fabs(ref[i])))
+          << what << " " << cpu::isa_name(isa) << " i=" << i;
+    if (first.empty())
+      first = out;
+    else
+      EXPECT_EQ(0, std::memcmp(out.data(), first.data(), out.size() * 4))
+          << what << " " << cpu::isa_name(isa);
+  }
+}
+
+TEST(BackendCpuOps, ElementwiseAgainstReference) {
+  ThreadPool pool(2);
+  for (int dim : {1, 15, 16, 17, 100, 1024}) {
+    const int rows = 5;
+    const auto x = randn(static_cast<size_t>(rows) * dim, 1, 3.0f);
+    const auto z = randn(static_cast<size_t>(rows) * dim, 2, 4.0f);
+    const auto w = randn(static_cast<size_t>(dim), 3);
+    const std::string d = " dim=" + std::to_string(dim);
+    check_against_reference(
+        [&] {
+          std::vector<float> o(x.size());
+          cpu::rmsnorm(pool, o.data(), dim, x.data(), dim, w.data(), rows, dim, 1e-6f);
+          return o;
+        },
+        1e-5, "rmsnorm" + d);
+    check_against_reference(
+        [&] {
+          std::vector<float> o(x.size());
+          cpu::gated_rmsnorm(pool, o.data(), x.data(), z.data(), w.data(), rows, dim, 1e-6f);
+          return o;
+        },
+        1e-5, "gated_rmsnorm" + d);
+    check_against_reference(
+        [&] {
+          std::vector<float> o(x.size());
+          cpu::swiglu(pool, o.data(), x.data(), z.data(), static_cast<int64_t>(x.size()));
+          return o;
+        },
+        1e-5, "swiglu" + d);
+    check_against_reference(
+        [&] {
+          std::vector<float> o = x;
+          cpu::sigmoid_gate(pool, o.data(), z.data(), rows, dim, dim);
+          return o;
+        },
+        1e-5, "sigmoid_gate" + d);
+    check_against_reference(
+        [&] {
+          std::vector<float> o = x;
+          cpu::add(pool, o.data(), z.data(), static_cast<int64_t>(x.size()));
+          return o;
+        },
+        0, "add" + d);
+  }
+  // silu / sigmoid at the ends of the exp range
+  const std::vector<float> ext = {-1e30f, -200.0f, -88.5f, -87.0f, -20.0f, -1e-30f, 0.0f,
+                                  1e-30f, 20.0f,   87.0f,  88.5f,  200.0f, 1e30f};
+  check_against_reference(
+      [&] {
+        std::vector<float> o(ext.size()), one(ext.size(), 1.0f);
+        cpu::swiglu(pool, o.data(), ext.data(), one.data(), static_cast<int64_t>(ext.size()));
+        return o;
+      },
+      1e-6, "silu extremes");
+}
+
+TEST(BackendCpuOps, RopeAgainstReference) {
+  ThreadPool pool(2);
+  for (auto [hd, rot] : {std::pair{64, 64}, {128, 64}, {256, 64}, {40, 24}}) {
+    const int T = 9, heads = 3;
+    const auto x = randn(static_cast<size_t>(T) * heads * hd, 4);
+    check_against_reference(
+        [&] {
+          std::vector<float> v = x;
+          cpu::rope(pool, v.data(), T, heads, hd, rot, 1e6, 1000);
+          return v;
+        },
+        0, "rope hd=" + std::to_string(hd));
+    // a row depends on its position only: the same rows one at a time
+    std::vector<float> all = x, one = x;
+    cpu::rope(pool, all.data(), T, heads, hd, rot, 1e6, 1000);
+    for (int t = 0; t < T; ++t)
+      cpu::rope(pool, one.data() + static_cast<size_t>(t) * heads * hd, 1, heads, hd, rot, 1e6,
+                1000 + t);
+    EXPECT_EQ(all, one);
+  }
+}
+
+TEST(BackendCpuOps, Conv1dSiluAgainstReferenceAndSplitInvariant) {
+  ThreadPool pool(2);
+  for (auto [T, C, K] : {std::tuple{1, 16, 4}, {7, 40, 4}, {33, 6144, 4}, {5, 17, 2}, {2, 33, 5}}) {
+    const auto x = randn(static_cast<size_t>(T) * C, 1, 2.0f);
+    const auto w = randn(static_cast<size_t>(C) * K, 2);
+    const auto st = randn(static_cast<size_t>(K - 1) * C, 3);
+    const std::string what =
+        "T=" + std::to_string(T) + " C=" + std::to_string(C) + " K=" + std::to_string(K);
+    // runs the tokens in pieces of `step`; returns the outputs then the state
+    auto run = [&](int step) {
+      std::vector<float> state = st, out(static_cast<size_t>(T) * C);
+      for (int t0 = 0; t0 < T; t0 += step) {
+        const int n = std::min(step, T - t0);
+        cpu::conv1d_silu(pool, out.data() + static_cast<size_t>(t0) * C,
+                         x.data() + static_cast<size_t>(t0) * C, state.data(), w.data(), n, C, K);
+      }
+      out.insert(out.end(), state.begin(), state.end());
+      return out;
+    };
+    check_against_reference([&] { return run(T); }, 1e-5, "conv1d " + what);
+    for (cpu::Isa isa : machine_isas()) {
+      IsaScope s(isa);
+      const auto whole = run(T);
+      EXPECT_EQ(run(1), whole) << what << " " << cpu::isa_name(isa);
+      EXPECT_EQ(run(2), whole) << what << " " << cpu::isa_name(isa);
+    }
+  }
+}
+
+struct AttnData {
+  int T, Hq, Hkv, hd, pos0;
+  std::vector<float> q, k, v;
+  AttnData(int T_, int Hq_, int Hkv_, int hd_, int pos0_, uint32_t seed)
+      : T(T_), Hq(Hq_), Hkv(Hkv_), hd(hd_), pos0(pos0_) {
+    q = randn(static_cast<size_t>(T) * Hq * hd, seed, 2.0f);
+    k = randn(static_cast<size_t>(pos0 + T) * Hkv * hd, seed + 1, 2.0f);
+    v = randn(static_cast<size_t>(pos0 + T) * Hkv * hd, seed + 2);
+  }
+  // queries [t0, t0 + n) at their positions
+  std::vector<float> run(ThreadPool& pool, int t0, int n) const {
+    std::vector<float> out(static_cast<size_t>(n) * Hq * hd);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    cpu::attention(pool,
+                   {out.data(), q.data() + static_cast<size_t>(t0) * Hq * hd, k.data(), v.data(), n,
+                    Hq, Hkv, hd, scale, nullptr},
+                   pos0 + t0);
+    return out;
+  }
+};
+
+TEST(BackendCpuOps, AttentionAgainstDoubleAndBatchInvariant) {
+  ThreadPool pool(3);
+  for (auto [T, Hq, Hkv, hd, pos0] : {std::tuple{1, 8, 2, 256, 0},
+                                      {5, 4, 2, 16, 11},
+                                      {70, 8, 2, 64, 100},
+                                      {33, 16, 8, 128, 63},
+                                      {3, 2, 1, 20, 200},
+                                      {1, 6, 6, 40, 1000}}) {
+    const AttnData d(T, Hq, Hkv, hd, pos0, static_cast<uint32_t>(T * 7 + hd));
+    const std::string what =
+        "T=" + std::to_string(T) + " hd=" + std::to_string(hd) + " pos0=" + std::to_string(pos0);
+    for (cpu::Isa isa : machine_isas()) {
+      IsaScope s(isa);
+      const auto out = d.run(pool, 0, T);
+      const int group = Hq / Hkv;
+      const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+      for (int t = 0; t < T; ++t)
+        for (int h = 0; h < Hq; ++h) {
+          const int kh = h / group, n = pos0 + t + 1;
+          std::vector<double> sc(static_cast<size_t>(n));
+          double mx = -1e300, z = 0;
+          for (int j = 0; j < n; ++j) {
+            double dd = 0;
+            for (int i = 0; i < hd; ++i)
+              dd += static_cast<double>(d.q[(static_cast<size_t>(t) * Hq + h) * hd + i]) *
+                    d.k[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
+            sc[static_cast<size_t>(j)] = dd * scale;
+            mx = std::max(mx, sc[static_cast<size_t>(j)]);
+          }
+          for (auto& x : sc) z += x = std::exp(x - mx);
+          for (int i = 0; i < hd; ++i) {
+            double o = 0;
+            for (int j = 0; j < n; ++j)
+              o += sc[static_cast<size_t>(j)] / z *
+                   d.v[(static_cast<size_t>(j) * Hkv + kh) * hd + i];
+            ASSERT_NEAR(out[(static_cast<size_t>(t) * Hq + h) * hd + i], o, 2e-5)
+                << what << " " << cpu::isa_name(isa);
+          }
+        }
+      // each query alone (decode) and in uneven batches gives the same bits
+      for (int step : {1, 7}) {
+        for (int t0 = 0; t0 < T; t0 += step) {
+          const int n = std::min(step, T - t0);
+          const auto part = d.run(pool, t0, n);
+          ASSERT_EQ(0, std::memcmp(part.data(), out.data() + static_cast<size_t>(t0) * Hq * hd,
+                                   part.size() * 4))
+              << what << " " << cpu::isa_name(isa) << " rows " << t0;
+        }
+      }
+    }
+  }
+}
+
+struct GdnData {
+  int T, Hk, Hv, dk, dv;
+  std::vector<float> qkv, alpha, beta, a_neg, dt_bias;
+  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed)
+      : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
+    qkv = randn(static_cast<size_t>(T) * stride(), seed);
+    alpha = randn(static_cast<size_t>(T) * Hv, seed + 1);
+    beta = randn(static_cast<size_t>(T) * Hv, seed + 2);
+    a_neg = randn(static_cast<size_t>(Hv), seed + 3, 0.5f);
+    for (auto& a : a_neg) a = -std::exp(a);
+    dt_bias = randn(static_cast<size_t>(Hv), seed + 4, 0.5f);
+  }
+  int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
+  // Runs the recurrence over `splits` (token counts) from a zero state; returns outputs then state.
+  std::vector<float> run(ThreadPool& pool, const std::vector<int>& splits) const {
+    std::vector<float> s(static_cast<size_t>(Hv) * dk * dv, 0.0f),
+        o(static_cast<size_t>(T) * Hv * dv);
+    int t0 = 0;
+    for (int n : splits) {
+      const int64_t pos = t0;
+      cpu::gdn_recurrent(pool, {qkv.data() + t0 * stride(), stride(), alpha.data() + t0 * Hv,
+                                beta.data() + t0 * Hv, a_neg.data(), dt_bias.data(), s.data(),
+                                o.data() + static_cast<size_t>(t0) * Hv * dv, n, Hk, Hv, dk, dv,
+                                false, &pos, GdnMode::kRecurrent});
+      t0 += n;
+    }
+    o.insert(o.end(), s.begin(), s.end());
+    return o;
+  }
+};
+
+TEST(BackendCpuOps, GatedDeltaNetRecurrenceAgainstReferenceAndSplitInvariant) {
+  ThreadPool pool(2);
+  for (auto [T, dk, dv] : {std::tuple{1, 16, 16}, {40, 128, 128}, {25, 32, 100}, {9, 17, 20}}) {
+    const GdnData d(T, 2, 4, dk, dv, static_cast<uint32_t>(T + dk));
+    const std::string what =
+        "T=" + std::to_string(T) + " dk=" + std::to_string(dk) + " dv=" + std::to_string(dv);
+    check_against_reference([&] { return d.run(pool, {T}); }, 1e-4, "gdn " + what);
+    for (cpu::Isa isa : machine_isas()) {
+      IsaScope s(isa);
+      const auto whole = d.run(pool, {T});
+      std::vector<int> ones(static_cast<size_t>(T), 1);
+      EXPECT_EQ(d.run(pool, ones), whole) << what << " " << cpu::isa_name(isa);
+      if (T > 3) {
+        EXPECT_EQ(d.run(pool, {2, T - 3, 1}), whole) << what << " " << cpu::isa_name(isa);
+      }
+    }
+  }
+}
+
+TEST(BackendCpuOps, KernelIsaIsNamed) {
+  const std::string name = cpu::kernel_isa();
+  EXPECT_TRUE(name == "scalar" || name == "avx2" || name == "avx512" || name == "avx512-vnni")
+      << name;
+  EXPECT_FALSE(cpu::force_isa(static_cast<cpu::Isa>(static_cast<int>(cpu::detected_isa()) + 1)));
+  EXPECT_LE(cpu::active_isa(), cpu::detected_isa());
+}
+
+}  // namespace
+}  // namespace flashrt

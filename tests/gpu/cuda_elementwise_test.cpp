@@ -1,0 +1,163 @@
+// Norms, RoPE, activations, the causal conv, row stores and argmax on the GPU against the CPU
+// backend on random data with odd sizes. All are f32 throughout: ||gpu - cpu|| / ||cpu|| < 1e-5
+// (the norms' sums of squares are in double on both, RoPE's angles too); stores, the position and
+// argmax are exact.
+#include "gpu_test_util.h"
+
+namespace flashrt::testing {
+namespace {
+
+struct Both {
+  std::unique_ptr<Backend> gpu = make_backend("cuda");
+  std::unique_ptr<Backend> cpu = make_cpu_backend();
+};
+
+TEST(CudaElementwise, RmsnormStridedAndInPlace) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int rows = 5, dim = 1000;
+  const int64_t xs = 1003, os = 1001;
+  const auto x = randn(static_cast<size_t>(rows) * xs, 1, 3.0f);
+  const auto w = randn(dim, 2);
+  std::vector<float> want(static_cast<size_t>(rows) * os, 0.0f);
+  b.cpu->rmsnorm(want.data(), os, x.data(), xs, w.data(), rows, dim, 1e-6f);
+  Buf<float> dx(*b.gpu, x), dw(*b.gpu, w);
+  Buf<float> out(*b.gpu, want.size());
+  out.set(std::vector<float>(want.size(), 0.0f));  // the gaps between rows stay 0
+  b.gpu->rmsnorm(out.get(), os, dx.get(), xs, dw.get(), rows, dim, 1e-6f);
+  EXPECT_LT(rel_err(out.host(), want), 1e-5);
+
+  // In place over heads, as the k norm runs: rows of hd = 128.
+  const int heads = 7, hd = 128;
+  auto k = randn(static_cast<size_t>(heads) * hd, 3);
+  const auto kw = randn(hd, 4);
+  Buf<float> dk(*b.gpu, k), dkw(*b.gpu, kw);
+  b.cpu->rmsnorm(k.data(), hd, k.data(), hd, kw.data(), heads, hd, 1e-6f);
+  b.gpu->rmsnorm(dk.get(), hd, dk.get(), hd, dkw.get(), heads, hd, 1e-6f);
+  EXPECT_LT(rel_err(dk.host(), k), 1e-5);
+}
+
+TEST(CudaElementwise, GatedRmsnorm) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int rows = 9, dim = 96;
+  const auto x = randn(static_cast<size_t>(rows) * dim, 5);
+  const auto z = randn(x.size(), 6, 2.0f);
+  const auto w = randn(dim, 7);
+  std::vector<float> want(x.size());
+  b.cpu->gated_rmsnorm(want.data(), x.data(), z.data(), w.data(), rows, dim, 1e-6f);
+  Buf<float> dx(*b.gpu, x), dz(*b.gpu, z), dw(*b.gpu, w);
+  auto out = Buf<float>::poisoned(*b.gpu, x.size());
+  b.gpu->gated_rmsnorm(out.get(), dx.get(), dz.get(), dw.get(), rows, dim, 1e-6f);
+  EXPECT_LT(rel_err(out.host(), want), 1e-5);
+}
+
+TEST(CudaElementwise, RopeFullAndPartialAtSeveralPositions) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  struct Case {
+    int T, heads, hd, rot;
+    int64_t pos;
+    double theta;
+  };
+  for (const Case c : {Case{5, 3, 64, 16, 1000, 1e7}, Case{1, 8, 128, 128, 0, 1e6},
+                       Case{37, 2, 64, 64, 4000, 1e4}, Case{3, 5, 256, 64, 123456, 1e7}}) {
+    auto x = randn(static_cast<size_t>(c.T) * c.heads * c.hd, 8);
+    Buf<float> dx(*b.gpu, x);
+    Buf<int64_t> dpos(*b.gpu, std::vector<int64_t>{c.pos});
+    b.cpu->rope(x.data(), c.T, c.heads, c.hd, c.rot, c.theta, &c.pos);
+    b.gpu->rope(dx.get(), c.T, c.heads, c.hd, c.rot, c.theta, dpos.get());
+    EXPECT_LT(rel_err(dx.host(), x), 1e-5) << "pos " << c.pos << " rot " << c.rot;
+  }
+}
+
+TEST(CudaElementwise, AddSwigluSigmoidGate) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int64_t n = 1001;
+  auto x = randn(n, 9);
+  const auto y = randn(n, 10);
+  Buf<float> dx(*b.gpu, x), dy(*b.gpu, y);
+  b.cpu->add(x.data(), y.data(), n);
+  b.gpu->add(dx.get(), dy.get(), n);
+  EXPECT_EQ(dx.host(), x);  // one rounding, identical
+
+  auto gate = randn(n, 11, 3.0f);
+  const auto up = randn(n, 12);
+  Buf<float> dg(*b.gpu, gate), du(*b.gpu, up);
+  b.cpu->swiglu(gate.data(), gate.data(), up.data(), n);  // in place, as the MLP runs it
+  b.gpu->swiglu(dg.get(), dg.get(), du.get(), n);
+  EXPECT_LT(rel_err(dg.host(), gate), 1e-5);
+
+  const int rows = 6, dim = 40;
+  const int64_t gs = 80;  // gated attention: [q | gate] per head
+  auto a = randn(static_cast<size_t>(rows) * dim, 13);
+  const auto g = randn(static_cast<size_t>(rows) * gs, 14, 2.0f);
+  Buf<float> da(*b.gpu, a), dgate(*b.gpu, g);
+  b.cpu->sigmoid_gate(a.data(), g.data() + dim, rows, dim, gs);
+  b.gpu->sigmoid_gate(da.get(), dgate.get() + dim, rows, dim, gs);
+  EXPECT_LT(rel_err(da.host(), a), 1e-5);
+}
+
+TEST(CudaElementwise, ConvContinuesItsStateAcrossCalls) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  for (int K : {4, 2}) {
+    const int C = 37;
+    auto state = randn(static_cast<size_t>(K - 1) * C, 15);
+    const auto w = randn(static_cast<size_t>(C) * K, 16);
+    Buf<float> dstate(*b.gpu, state), dw(*b.gpu, w);
+    for (int T : {1, 2, 5, 100, 1}) {
+      const auto x = randn(static_cast<size_t>(T) * C, 17 + T);
+      std::vector<float> want(x.size());
+      b.cpu->conv1d_silu(want.data(), x.data(), state.data(), w.data(), T, C, K);
+      Buf<float> dx(*b.gpu, x);
+      auto out = Buf<float>::poisoned(*b.gpu, x.size());
+      b.gpu->conv1d_silu(out.get(), dx.get(), dstate.get(), dw.get(), T, C, K);
+      EXPECT_LT(rel_err(out.host(), want), 1e-5) << "K=" << K << " T=" << T;
+      EXPECT_EQ(dstate.host(), state) << "K=" << K << " T=" << T;  // copies of the inputs
+    }
+  }
+}
+
+TEST(CudaElementwise, StoresAndPositionReadTheDevicePosition) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int rows = 10, row = 24, T = 4;
+  int64_t pos = 3;
+  std::vector<float> region(static_cast<size_t>(rows) * row, 0.0f);
+  const auto src = randn(static_cast<size_t>(T) * row, 18);
+  std::vector<int32_t> tokens(rows, 0);
+  const std::vector<int32_t> ids = {5, 6, 7, 8};
+  Buf<float> dregion(*b.gpu, region), dsrc(*b.gpu, src);
+  Buf<int32_t> dtokens(*b.gpu, tokens), dids(*b.gpu, ids);
+  Buf<int64_t> dpos(*b.gpu, std::vector<int64_t>{pos});
+  b.cpu->store_rows(region.data(), src.data(), T, row, &pos);
+  b.cpu->store_tokens(tokens.data(), ids.data(), T, &pos);
+  b.cpu->advance_pos(&pos, T);
+  b.gpu->store_rows(dregion.get(), dsrc.get(), T, row, dpos.get());
+  b.gpu->store_tokens(dtokens.get(), dids.get(), T, dpos.get());
+  b.gpu->advance_pos(dpos.get(), T);
+  EXPECT_EQ(dregion.host(), region);
+  EXPECT_EQ(dtokens.host(), tokens);
+  EXPECT_EQ(dpos.host(), std::vector<int64_t>{pos});
+}
+
+TEST(CudaElementwise, ArgmaxTakesTheLowestIndexAmongEquals) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  auto l = randn(151936, 19);
+  Buf<float> dl(*b.gpu, l);
+  EXPECT_EQ(b.gpu->argmax(dl.get(), static_cast<int64_t>(l.size())),
+            b.cpu->argmax(l.data(), static_cast<int64_t>(l.size())));
+  l[70000] = l[90000] = 100.0f;
+  dl.set(l);
+  EXPECT_EQ(b.gpu->argmax(dl.get(), static_cast<int64_t>(l.size())), 70000);
+  std::vector<float> same(1000, 1.5f);
+  Buf<float> ds(*b.gpu, same);
+  EXPECT_EQ(b.gpu->argmax(ds.get(), 1000), 0);
+  EXPECT_EQ(b.gpu->argmax(ds.get() + 1, 5), 0);
+}
+
+}  // namespace
+}  // namespace flashrt::testing
