@@ -5,12 +5,14 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MODEL ?= models/pycoder-hybrid-12m.gguf
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+# The official openai npm client that tests/server drives (pinned by its package-lock.json).
+JS_TEST_DIR := tests/server/js
 
 # Debian packages the build and the tests need (see README "Install").
 DEPS := build-essential cmake ninja-build pkg-config git \
         libgtest-dev libgmock-dev libbenchmark-dev \
         nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libzstd-dev \
-        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev
+        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl
 
 .PHONY: all deps build run test test-asan bench format clean
 
@@ -24,6 +26,14 @@ deps:
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@if [ ! -d $(JS_TEST_DIR)/node_modules/openai ]; then \
+	  if ! command -v npm >/dev/null 2>&1; then \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; \
+	  fi; \
+	  echo "installing the openai npm client into $(JS_TEST_DIR)"; \
+	  cd $(JS_TEST_DIR) && npm ci --no-audit --no-fund; \
 	fi
 
 $(BUILD)/build.ninja $(BUILD)/Makefile:

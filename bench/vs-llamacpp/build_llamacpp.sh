@@ -2,6 +2,9 @@
 # Builds llama.cpp's llama-bench (CPU only, -DGGML_NATIVE=ON) from the source bundle that the npm
 # package node-llama-cpp@3.21.1 ships (llama.cpp v0.4.0 as a git bundle), into .cache/llamacpp/.
 # Idempotent: does nothing when the binary exists. Needs npm (the npm registry) and cmake.
+# AMX is left out: these VMs advertise AMX tiles, but ggml's AMX kernels die with SIGILL here
+# (the hypervisor does not grant the tile state), so a native build would crash on Q8_0/Q4_0. With
+# GGML_NATIVE the compiler's -march=native turns them on, so they are switched off after it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LLAMACPP_CACHE:-$ROOT/.cache/llamacpp}
@@ -16,6 +19,8 @@ if [ ! -d "$CACHE/src/.git" ]; then
   git clone -q "$CACHE/npm/node_modules/node-llama-cpp/llama/gitRelease.bundle" "$CACHE/src" >&2
 fi
 cmake -S "$CACHE/src" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=OFF \
-  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >&2
-cmake --build "$CACHE/build" --target llama-bench -j "$(nproc)" >&2
+  -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
+  -DCMAKE_C_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" -DCMAKE_CXX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
+  -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=OFF >&2
+cmake --build "$CACHE/build" --target llama-bench llama-simple llama-quantize -j "$(nproc)" >&2
 echo "$BIN"

@@ -56,5 +56,6 @@ void register_capsule(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_make_model(CLI::App& app);
 void register_perplexity(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace flashrt::cli

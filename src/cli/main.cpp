@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   flashrt::cli::register_demo(app);
   flashrt::cli::register_make_model(app);
   flashrt::cli::register_perplexity(app);
+  flashrt::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,90 @@
+// The request bodies of the API, parsed from untrusted JSON into plain structs. Parsing needs no
+// model or tokenizer (only the vocabulary size, to range-check token ids), so it can be fuzzed on
+// its own. Every problem is an ApiError 400 naming the field.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "server/json_fields.h"
+#include "tokenizer/chat_template.h"
+
+namespace flashrt::server {
+
+inline constexpr size_t kMaxStopStrings = 16;
+inline constexpr size_t kMaxPromptIds = 1 << 20;
+
+// Fields shared by completions, chat and session generation. Defaults are OpenAI's (temperature 1,
+// top_p 1, no top-k or min-p), not the CLI's llama.cpp-style ones.
+struct SamplingRequest {
+  std::optional<int64_t> max_tokens;
+  SamplerParams params;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;        // strings that end generation (not included in the text)
+  std::vector<int32_t> stop_token_ids;  // extra token ids that end generation
+  bool ignore_eos = false;              // do not stop at the model's end-of-turn tokens
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+};
+SamplingRequest parse_sampling(const Fields& f, int32_t vocab);
+
+struct PromptInput {
+  std::string text;
+  std::vector<int32_t> ids;
+  bool is_ids = false;
+};
+
+struct CompletionRequest {
+  std::string model;
+  PromptInput prompt;
+  bool echo = false;
+  SamplingRequest s;
+};
+CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab);
+
+struct ChatRequest {
+  std::string model;
+  std::vector<ChatMessage> messages;
+  std::optional<bool> enable_thinking;  // chat_template_kwargs.enable_thinking
+  SamplingRequest s;
+};
+ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab);
+std::vector<ChatMessage> parse_messages(const Fields& f, const char* key, bool required);
+
+// What a session is fed: text, token ids, or chat messages rendered with the model's template
+// (at most one of them).
+struct SessionInput {
+  std::optional<std::string> text;
+  std::optional<std::vector<int32_t>> ids;
+  std::vector<ChatMessage> messages;
+  bool add_generation_prompt = false;  // for messages: open the assistant's turn
+  bool empty() const { return !text && !ids && messages.empty(); }
+};
+SessionInput parse_session_input(const Fields& f, int32_t vocab);
+
+struct CreateSessionRequest {
+  std::optional<std::string> system;  // rendered as the conversation's system message
+  SessionInput input;                 // fed after the system prompt
+  std::optional<uint64_t> seed;
+};
+CreateSessionRequest parse_create_session(const nlohmann::json& body, int32_t vocab);
+
+struct GenerateRequest {
+  SamplingRequest s;  // max_tokens defaults to 256
+};
+GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab);
+
+struct RestoreRequest {
+  std::string capsule;
+};
+RestoreRequest parse_restore(const nlohmann::json& body);
+
+// Runs every parser over `data` as a request body, swallowing the ApiErrors they are meant to
+// throw; anything else escaping (or a crash) is a bug. The libFuzzer target and the fuzz test call
+// this.
+void fuzz_request_parsers(const uint8_t* data, size_t size);
+
+}  // namespace flashrt::server

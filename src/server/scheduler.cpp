@@ -1,0 +1,635 @@
+#include "server/scheduler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "server/api_error.h"
+
+namespace flashrt::server {
+
+namespace {
+
+enum class Need { kNothing, kState, kSlot };
+enum class Where : int { kEmpty, kResident, kSuspended };
+
+const char* where_name(Where w) {
+  switch (w) {
+    case Where::kResident:
+      return "resident";
+    case Where::kSuspended:
+      return "suspended";
+    default:
+      return "empty";
+  }
+}
+
+// Tokens held by a host capsule: its position plus a sampled-but-unfed token, if any.
+int64_t capsule_tokens(const Capsule& c) {
+  int64_t n = c.pos;
+  if (const auto* e = c.find(regions::kPending); e && c.data && e->bytes >= sizeof(int32_t)) {
+    int32_t p;
+    std::memcpy(&p, c.data.get() + e->offset, sizeof p);
+    if (p >= 0) ++n;
+  }
+  return n;
+}
+
+int64_t session_tokens(const Session& s) {
+  return s.pos() + (s.pending() >= 0 ? 1 : 0);
+}
+
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+}  // namespace
+
+struct Scheduler::Seq {
+  std::string id;  // empty: request-scoped
+  int slot = -1;
+  std::optional<Capsule> parked;  // suspended state
+  bool deleted = false;
+  bool in_ring = false;
+  std::deque<std::shared_ptr<Job>> queue;
+  uint64_t last_used = 0;
+  int turns = 0;  // steps since it got its slot
+  int64_t created = unix_now();
+  // Mirrors for other threads.
+  std::atomic<int64_t> tokens{0};
+  std::atomic<int> where{static_cast<int>(Where::kEmpty)};
+  std::atomic<int> jobs{0};
+  std::vector<std::shared_ptr<TokenStream>> live;  // guarded by Scheduler::mu_
+};
+
+struct Scheduler::Job {
+  std::shared_ptr<Seq> seq;
+  Need need = Need::kNothing;
+  // An operation: runs once.
+  std::function<void(Seq&)> op;
+  std::promise<std::optional<ErrorInfo>> done;  // an op's outcome
+  // A run: prefill, then generate token by token.
+  bool is_run = false;
+  RunSpec spec;
+  std::shared_ptr<TokenStream> stream;
+  enum class Phase { kStart, kPrefill, kDecode } phase = Phase::kStart;
+  size_t fed = 0;
+  bool from_empty = false;  // started from an empty boundary: prefill[0, k) keys the cache
+  std::optional<StreamDecoder> dec;
+  std::optional<StopMatcher> stop;
+  RunResult result;
+  Clock::time_point prefill_start, last_token;
+  std::exception_ptr error;  // set when the job failed
+};
+
+Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
+                     SchedulerOptions opt, Metrics& metrics)
+    : model_(model),
+      be_(backend),
+      tok_(std::move(tokenizer)),
+      opt_(opt),
+      metrics_(metrics),
+      cache_(opt.cache_bytes) {
+  FLASHRT_CHECK(opt_.slots >= 1, "--slots must be at least 1 (got {})", opt_.slots);
+  FLASHRT_CHECK(opt_.prefill_chunk >= 1, "the prefill chunk must be at least 1 token");
+  for (int i = 0; i < opt_.slots; ++i)
+    slots_.push_back(Slot{std::make_unique<Session>(model_, be_, opt_.session), nullptr});
+  fingerprint_ = slots_[0].session->fingerprint();
+  cache_max_ = static_cast<int64_t>(opt_.cache_bytes);
+  thread_ = std::thread([this] { loop(); });
+}
+
+Scheduler::~Scheduler() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  const ErrorInfo gone{503, "the server is shutting down", "", "shutting_down", "server_error"};
+  for (auto& j : inbox_) job_failed(*j, gone);
+  for (auto& s : ring_)
+    for (auto& j : s->queue) job_failed(*j, gone);
+}
+
+std::string Scheduler::new_id(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard<std::mutex> lock(mu);
+  return fmt::format("{}{:016x}", prefix, rng());
+}
+
+// ---- the HTTP side ----
+
+void Scheduler::enqueue(std::shared_ptr<Job> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) throw ApiError(503, "the server is shutting down", "", "shutting_down");
+    ++job->seq->jobs;
+    ++jobs_;
+    inbox_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+std::shared_ptr<Scheduler::Seq> Scheduler::find(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end())
+    throw ApiError(404, fmt::format("no session '{}'", id), "session_id", "session_not_found");
+  return it->second;
+}
+
+std::shared_ptr<TokenStream> Scheduler::start_run(std::shared_ptr<Seq> seq, RunSpec spec) {
+  auto job = std::make_shared<Job>();
+  job->seq = seq;
+  job->need = Need::kSlot;
+  job->is_run = true;
+  job->spec = std::move(spec);
+  job->stream = std::make_shared<TokenStream>();
+  if (!seq->id.empty() && job->spec.max_tokens > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq->live.push_back(job->stream);
+  }
+  auto stream = job->stream;
+  enqueue(std::move(job));
+  return stream;
+}
+
+std::shared_ptr<TokenStream> Scheduler::submit(RunSpec spec) {
+  return start_run(std::make_shared<Seq>(), std::move(spec));
+}
+
+std::string Scheduler::create_session() {
+  auto s = std::make_shared<Seq>();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (sessions_.size() >= opt_.max_sessions)
+    throw ApiError(429, fmt::format("too many sessions ({}): delete some first", sessions_.size()),
+                   "", "too_many_sessions");
+  s->id = new_id("sess_");
+  sessions_[s->id] = s;
+  return s->id;
+}
+
+std::shared_ptr<TokenStream> Scheduler::run_session(const std::string& id, RunSpec spec) {
+  return start_run(find(id), std::move(spec));
+}
+
+void Scheduler::run_op(const std::string& id, std::function<void(Seq&)> op, bool needs_state) {
+  auto job = std::make_shared<Job>();
+  job->seq = find(id);
+  job->need = needs_state ? Need::kState : Need::kNothing;
+  job->op = std::move(op);
+  auto done = job->done.get_future();
+  enqueue(std::move(job));
+  if (const auto error = done.get()) error->raise();
+}
+
+std::vector<Scheduler::Interrupted> Scheduler::interrupt(const std::string& id) {
+  auto seq = find(id);
+  std::vector<std::shared_ptr<TokenStream>> live;
+  std::vector<Interrupted> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    live = seq->live;
+  }
+  for (auto& s : live) {
+    out.push_back({s->generated.load(), 0});
+    s->cancel();
+  }
+  for (size_t i = 0; i < live.size(); ++i) {
+    live[i]->wait_done(std::chrono::seconds(60));
+    out[i].final = live[i]->generated.load();
+  }
+  return out;
+}
+
+Capsule Scheduler::snapshot(const std::string& id) {
+  Capsule c;
+  run_op(
+      id, [&](Seq& s) { c = capture(s); }, /*needs_state=*/true);
+  return c;
+}
+
+int64_t Scheduler::restore(const std::string& id, const Capsule& c) {
+  if (!(c.fingerprint == fingerprint_))
+    throw ApiError(400,
+                   fmt::format("the capsule was made by another model or state layout "
+                               "(fingerprint {}, this server's model: {})",
+                               c.fingerprint.hex(), fingerprint_.hex()),
+                   "capsule", "capsule_model_mismatch");
+  int64_t tokens = 0;
+  run_op(
+      id,
+      [&](Seq& s) {
+        if (s.slot >= 0) {
+          slots_[s.slot].session->restore(c);  // checks everything first
+        } else {
+          // Suspended or empty: checking is enough; the slot it next gets restores it.
+          check_compatible(c, slots_[0].session->arena(), fingerprint_);
+          if (!s.parked) ++suspended_;
+          s.parked = c;
+        }
+        note_tokens(s);
+        tokens = s.tokens;
+      },
+      /*needs_state=*/false);
+  return tokens;
+}
+
+std::string Scheduler::fork(const std::string& id) {
+  std::string nid;
+  run_op(
+      id,
+      [&](Seq& s) {
+        auto n = std::make_shared<Seq>();
+        n->parked = capture(s);
+        n->tokens = capsule_tokens(*n->parked);
+        n->where = static_cast<int>(Where::kSuspended);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (sessions_.size() >= opt_.max_sessions)
+          throw ApiError(429,
+                         fmt::format("too many sessions ({}): delete some first", sessions_.size()),
+                         "", "too_many_sessions");
+        n->id = new_id("sess_");
+        sessions_[n->id] = n;
+        ++suspended_;
+        nid = n->id;
+      },
+      /*needs_state=*/true);
+  return nid;
+}
+
+void Scheduler::remove(const std::string& id) {
+  auto seq = find(id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& s : seq->live) s->cancel();
+  }
+  run_op(
+      id,
+      [&](Seq& s) {
+        s.deleted = true;
+        release(s);
+        if (s.parked) --suspended_;
+        s.parked.reset();
+        std::lock_guard<std::mutex> lock(mu_);
+        sessions_.erase(s.id);
+      },
+      /*needs_state=*/false);
+}
+
+SessionInfo Scheduler::info(const std::string& id) {
+  auto s = find(id);
+  return SessionInfo{s->id, s->tokens.load(), where_name(static_cast<Where>(s->where.load())),
+                     s->jobs.load() > 0, s->created};
+}
+
+std::vector<SessionInfo> Scheduler::list() {
+  std::vector<SessionInfo> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, s] : sessions_)
+    out.push_back(SessionInfo{id, s->tokens.load(), where_name(static_cast<Where>(s->where.load())),
+                              s->jobs.load() > 0, s->created});
+  std::sort(out.begin(), out.end(),
+            [](const SessionInfo& a, const SessionInfo& b) { return a.created < b.created; });
+  return out;
+}
+
+void Scheduler::cancel_all() {
+  // Request-scoped runs are not listed anywhere but their streams: the HTTP threads cancel those
+  // when the server stops. Sessions' generations are cancelled here.
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, s] : sessions_)
+    for (auto& st : s->live) st->cancel();
+}
+
+SchedulerGauges Scheduler::gauges() const {
+  SchedulerGauges g;
+  g.slots = opt_.slots;
+  g.slots_busy = busy_slots_;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    g.sessions = static_cast<int64_t>(sessions_.size());
+  }
+  g.sessions_suspended = suspended_;
+  g.queued_jobs = jobs_;
+  g.cache_bytes = cache_bytes_;
+  g.cache_max_bytes = cache_max_;
+  g.cache_entries = cache_entries_;
+  g.cache_evictions = cache_evictions_;
+  return g;
+}
+
+// ---- the scheduler thread ----
+
+void Scheduler::loop() {
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stop_ || !inbox_.empty() || !ring_.empty(); });
+      if (stop_) return;
+      for (auto& j : inbox_) {
+        auto& s = j->seq;
+        s->queue.push_back(j);
+        if (!s->in_ring) {
+          s->in_ring = true;
+          ring_.push_back(s);
+        }
+      }
+      inbox_.clear();
+    }
+    round();
+  }
+}
+
+void Scheduler::round() {
+  for (auto it = ring_.begin(); it != ring_.end();) {
+    auto sp = *it;
+    Seq& s = *sp;
+    if (!s.queue.empty()) {
+      auto job = s.queue.front();
+      bool done = false;
+      try {
+        if (s.deleted)
+          throw ApiError(404, fmt::format("session '{}' was deleted", s.id), "session_id",
+                         "session_not_found");
+        const bool bind =
+            s.slot < 0 && (job->need == Need::kSlot || (job->need == Need::kState && !s.parked));
+        if (bind && !acquire_slot(sp)) {
+          ++it;  // waits for a slot
+          continue;
+        }
+        if (job->is_run) {
+          done = step_run(s, *job);
+        } else {
+          job->op(s);
+          done = true;
+        }
+      } catch (...) {
+        job->error = std::current_exception();
+        done = true;
+      }
+      if (s.slot >= 0) ++s.turns;
+      if (done) {
+        s.queue.pop_front();
+        job_over(s, *job);
+      }
+    }
+    if (s.queue.empty()) {
+      s.in_ring = false;
+      s.last_used = ++tick_;
+      if (s.id.empty()) release(s);  // a request-scoped sequence is finished with its slot
+      it = ring_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Scheduler::job_failed(Job& j, const ErrorInfo& e) {
+  if (j.is_run)
+    j.stream->fail(e);
+  else
+    j.done.set_value(e);
+}
+
+void Scheduler::job_over(Seq& s, Job& j) {
+  // Bookkeeping first, so that whoever the result wakes sees the session idle.
+  --s.jobs;
+  --jobs_;
+  if (j.is_run && !s.id.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase(s.live, j.stream);
+  }
+  if (j.error)
+    job_failed(j, ErrorInfo::from(j.error));
+  else if (j.is_run)
+    j.stream->finish(std::move(j.result));
+  else
+    j.done.set_value(std::nullopt);
+}
+
+bool Scheduler::acquire_slot(const std::shared_ptr<Seq>& sp) {
+  Seq& s = *sp;
+  int idx = -1;
+  for (size_t i = 0; i < slots_.size() && idx < 0; ++i)
+    if (!slots_[i].owner) idx = static_cast<int>(i);
+  if (idx < 0) {  // suspend the least recently used idle session
+    uint64_t oldest = UINT64_MAX;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const auto& o = slots_[i].owner;
+      if (o->queue.empty() && o->last_used < oldest) {
+        oldest = o->last_used;
+        idx = static_cast<int>(i);
+      }
+    }
+    if (idx >= 0) park(slots_[idx]);
+  }
+  if (idx < 0 && opt_.preempt_after > 0) {  // preempt the one that has had its slot longest
+    int most = opt_.preempt_after - 1;
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].owner->turns > most) {
+        most = slots_[i].owner->turns;
+        idx = static_cast<int>(i);
+      }
+    if (idx >= 0) {
+      park(slots_[idx]);
+      ++metrics_.preemptions;
+    }
+  }
+  if (idx < 0) return false;
+  Slot& slot = slots_[idx];
+  if (s.parked) {
+    slot.session->restore(*s.parked);  // validated when it was parked; throws before changing
+    s.parked.reset();
+    --suspended_;
+    ++metrics_.resumptions;
+  } else {
+    slot.session->reset();
+  }
+  slot.owner = sp;
+  s.slot = idx;
+  s.turns = 0;
+  s.where = static_cast<int>(Where::kResident);
+  ++busy_slots_;
+  return true;
+}
+
+void Scheduler::park(Slot& slot) {
+  auto o = slot.owner;
+  o->parked = slot.session->snapshot(Tier::kHost);
+  o->slot = -1;
+  o->where = static_cast<int>(Where::kSuspended);
+  slot.owner.reset();
+  --busy_slots_;
+  ++suspended_;
+  ++metrics_.suspensions;
+}
+
+void Scheduler::release(Seq& s) {
+  if (s.slot < 0) return;
+  slots_[s.slot].owner.reset();
+  s.slot = -1;
+  s.where = static_cast<int>(s.parked ? Where::kSuspended : Where::kEmpty);
+  --busy_slots_;
+}
+
+Capsule Scheduler::capture(Seq& s) {
+  if (s.slot >= 0) return slots_[s.slot].session->snapshot(Tier::kHost);
+  if (s.parked) return *s.parked;  // capsules are immutable: sharing one is free
+  throw ApiError(500, "internal: a sequence without state", "", "internal");
+}
+
+void Scheduler::note_tokens(Seq& s) {
+  if (s.slot >= 0) {
+    s.tokens = session_tokens(*slots_[s.slot].session);
+    s.where = static_cast<int>(Where::kResident);
+  } else if (s.parked) {
+    s.tokens = capsule_tokens(*s.parked);
+    s.where = static_cast<int>(Where::kSuspended);
+  }
+}
+
+void Scheduler::cache_boundary(std::span<const int32_t> ids, Session& ses) {
+  if (cache_.max_bytes() == 0 || ids.empty() || cache_.contains(ids)) return;
+  if (cache_.insert(ids, ses.snapshot(Tier::kHost))) ++metrics_.cache_inserts;
+  cache_bytes_ = static_cast<int64_t>(cache_.bytes());
+  cache_entries_ = static_cast<int64_t>(cache_.entries());
+  cache_evictions_ = static_cast<int64_t>(cache_.evictions());
+}
+
+bool Scheduler::step_run(Seq& s, Job& j) {
+  Session& ses = *slots_[s.slot].session;
+  RunSpec& sp = j.spec;
+  const std::span<const int32_t> prefill(sp.prefill);
+  if (j.stream->cancelled() && (s.id.empty() || j.phase == Job::Phase::kDecode)) {
+    finish_run(s, j, "cancelled");
+    return true;
+  }
+  if (j.phase == Job::Phase::kStart) {
+    const int64_t held = session_tokens(ses);
+    if (held + static_cast<int64_t>(prefill.size()) > ses.max_ctx())
+      throw ApiError(
+          400,
+          fmt::format("{} prompt tokens{} exceed the context size {}", prefill.size(),
+                      held ? fmt::format(" after the session's {}", held) : "", ses.max_ctx()),
+          "prompt", "context_length_exceeded");
+    j.result.prompt_tokens = held + static_cast<int64_t>(prefill.size());
+    metrics_.prompt_tokens += prefill.size();
+    if (sp.use_cache && held == 0 && !prefill.empty()) {
+      j.from_empty = true;
+      if (auto hit = cache_.lookup(prefill)) {
+        ses.restore(hit->capsule);
+        j.fed = hit->tokens;
+        j.result.cached_tokens = static_cast<int64_t>(hit->tokens);
+        ++metrics_.cache_hits;
+        metrics_.cache_tokens_reused += hit->tokens;
+      } else {
+        ++metrics_.cache_misses;
+      }
+    }
+    if (sp.seed)
+      ses.seed(*sp.seed);
+    else if (j.result.cached_tokens > 0)
+      ses.seed(0);  // as an empty session starts: a hit must
+                    // not inherit another request's RNG
+    j.phase = Job::Phase::kPrefill;
+    j.prefill_start = Clock::now();
+  }
+  if (j.phase == Job::Phase::kPrefill) {
+    if (j.fed < prefill.size()) {
+      size_t end = std::min(prefill.size(), j.fed + static_cast<size_t>(opt_.prefill_chunk));
+      for (size_t cp : sp.cache_points)
+        if (cp > j.fed && cp < end) end = cp;  // stop at the boundary to cache it
+      ses.append(prefill.subspan(j.fed, end - j.fed));
+      metrics_.prefill_tokens += end - j.fed;
+      j.result.prefilled_tokens += static_cast<int64_t>(end - j.fed);
+      j.fed = end;
+      note_tokens(s);
+      const bool point =
+          std::find(sp.cache_points.begin(), sp.cache_points.end(), end) != sp.cache_points.end();
+      if (j.from_empty && (end == prefill.size() || point)) cache_boundary(prefill.first(end), ses);
+      if (j.fed < prefill.size()) return false;
+    }
+    metrics_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
+    j.phase = Job::Phase::kDecode;
+    if (sp.max_tokens <= 0) {
+      finish_run(s, j, "length");
+      return true;
+    }
+    j.dec.emplace(tok_, /*skip_special=*/true);
+    j.stop.emplace(sp.stop_strings);
+    return false;
+  }
+  // One token.
+  const int32_t pending = ses.pending();
+  if (pending < 0 && ses.pos() == 0)
+    throw ApiError(400, "the session is empty: append text or ids before generating", "",
+                   "empty_session");
+  if (pending >= 0 && ses.pos() + 1 > ses.max_ctx()) {  // no room to feed the last token
+    finish_run(s, j, "length");
+    return true;
+  }
+  const int32_t t = ses.next_token(sp.params);
+  const auto now = Clock::now();
+  if (j.result.completion_tokens == 0)
+    metrics_.ttft.observe(std::chrono::duration<double>(now - sp.received).count());
+  else
+    metrics_.inter_token.observe(std::chrono::duration<double>(now - j.last_token).count());
+  j.last_token = now;
+  ++j.result.completion_tokens;
+  ++j.stream->generated;
+  ++metrics_.generated_tokens;
+  j.result.ids.push_back(t);
+  if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
+    j.stream->push({"", {t}});
+    finish_run(s, j, "stop");
+    return true;
+  }
+  std::string text = j.stop->push(j.dec->push(t));
+  j.result.text += text;
+  j.stream->push({std::move(text), {t}});
+  if (j.stop->stopped()) {
+    finish_run(s, j, "stop");
+    return true;
+  }
+  if (j.result.completion_tokens >= sp.max_tokens) {
+    finish_run(s, j, "length");
+    return true;
+  }
+  return false;
+}
+
+void Scheduler::finish_run(Seq& s, Job& j, const char* reason) {
+  Session& ses = *slots_[s.slot].session;
+  std::string r = reason;
+  if (j.dec && !j.stop->stopped()) {
+    std::string tail = j.stop->push(j.dec->flush());
+    if (j.stop->stopped())
+      r = "stop";
+    else
+      tail += j.stop->flush();
+    if (!tail.empty()) {
+      j.result.text += tail;
+      j.stream->push({std::move(tail), {}});
+    }
+  }
+  j.result.finish_reason = r;
+  note_tokens(s);
+  j.result.session_tokens = s.tokens;
+  if (j.from_empty && j.spec.cache_final && !j.result.ids.empty()) {
+    std::vector<int32_t> ids = j.spec.prefill;
+    ids.insert(ids.end(), j.result.ids.begin(), j.result.ids.end());
+    cache_boundary(ids, ses);
+  }
+  if (j.spec.max_tokens > 0) {
+    ++metrics_.generations;
+    if (r == "cancelled") ++metrics_.cancelled;
+  }
+}
+
+}  // namespace flashrt::server

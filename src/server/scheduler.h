@@ -1,0 +1,166 @@
+// The scheduler: one thread that owns the backend, the slots (one Session each) and every
+// sequence's state. A Backend and its scratch buffers are not thread-safe, so every forward pass,
+// snapshot and restore happens here; HTTP threads only submit jobs and wait for or stream results.
+//
+// Sequences are API sessions (long-lived, named) or request-scoped (a completion or chat request,
+// dropped when it ends). A sequence is resident in a slot or suspended as a host capsule. The
+// thread serves the sequences that have work in turn, one step each per round: a step is one
+// prefill chunk or one generated token, so a long prompt never stalls the others' streams. A
+// sequence that needs a slot takes a free one, else suspends the least recently used idle session,
+// else preempts (suspends) the sequence that has held its slot the longest once it has had
+// `preempt_after` steps; suspended sequences resume exactly where they were (capsules are whole
+// boundaries, the sampler's RNG included).
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/session.h"
+#include "server/metrics.h"
+#include "server/prefix_cache.h"
+#include "server/stop_matcher.h"
+#include "server/token_stream.h"
+#include "tokenizer/stream_decoder.h"
+
+namespace flashrt::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct SchedulerOptions {
+  int slots = 4;
+  SessionOptions session;
+  size_t cache_bytes = size_t{256} << 20;  // prefix-cache budget (0 disables it)
+  int prefill_chunk = 256;                 // prompt tokens per step
+  int preempt_after = 32;                  // steps a sequence keeps its slot before preemption
+  size_t max_sessions = 1024;
+};
+
+// One run on a sequence: feed `prefill`, then generate up to `max_tokens`.
+struct RunSpec {
+  std::vector<int32_t> prefill;
+  // Look up and fill the prefix cache (only when the sequence starts empty).
+  bool use_cache = false;
+  // Prefill lengths whose boundary is cached too (e.g. the end of a chat's history), besides the
+  // end of the prompt; and whether the boundary after generation is cached.
+  std::vector<size_t> cache_points;
+  bool cache_final = false;
+  int64_t max_tokens = 0;
+  SamplerParams params;
+  std::optional<uint64_t> seed;
+  std::vector<int32_t> stop_ids;
+  std::vector<std::string> stop_strings;
+  Clock::time_point received = Clock::now();
+};
+
+struct SessionInfo {
+  std::string id;
+  int64_t tokens = 0;
+  std::string state;  // "resident", "suspended", "empty"
+  bool busy = false;
+  int64_t created = 0;  // unix seconds
+};
+
+class Scheduler {
+ public:
+  Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer, SchedulerOptions opt,
+            Metrics& metrics);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  const Fingerprint& fingerprint() const { return fingerprint_; }
+  int64_t max_ctx() const { return opt_.session.max_ctx; }
+
+  // A completion or chat request on a fresh request-scoped sequence.
+  std::shared_ptr<TokenStream> submit(RunSpec spec);
+
+  // ---- sessions (unknown ids: ApiError 404) ----
+  std::string create_session();
+  std::shared_ptr<TokenStream> run_session(const std::string& id, RunSpec spec);
+  // Cancels the session's generations and waits for them to stop (within one token). Returns the
+  // number of tokens each had sampled when the interrupt arrived and when it stopped.
+  struct Interrupted {
+    int64_t at = 0, final = 0;
+  };
+  std::vector<Interrupted> interrupt(const std::string& id);
+  // The session's whole state as a host capsule (blocks until queued work on it is done).
+  Capsule snapshot(const std::string& id);
+  // Replaces the session's state with `c` (checked against this model first). Returns its tokens.
+  int64_t restore(const std::string& id, const Capsule& c);
+  // A new session at the same boundary. Returns its id.
+  std::string fork(const std::string& id);
+  void remove(const std::string& id);
+  SessionInfo info(const std::string& id);
+  std::vector<SessionInfo> list();
+
+  // Cancels every generation (server shutdown).
+  void cancel_all();
+  SchedulerGauges gauges() const;
+
+ private:
+  struct Job;
+  struct Seq;
+  struct Slot {
+    std::unique_ptr<Session> session;
+    std::shared_ptr<Seq> owner;
+  };
+
+  std::shared_ptr<Seq> find(const std::string& id) const;
+  void enqueue(std::shared_ptr<Job> job);
+  // Runs `op` on the scheduler thread, in turn with the session's other work; `needs_state` binds
+  // a slot first to a session that has never held state.
+  void run_op(const std::string& id, std::function<void(Seq&)> op, bool needs_state);
+  std::shared_ptr<TokenStream> start_run(std::shared_ptr<Seq> seq, RunSpec spec);
+
+  void loop();
+  void round();
+  bool step_run(Seq& s, Job& j);  // one prefill chunk or one token; true when the run is over
+  void finish_run(Seq& s, Job& j, const char* reason);
+  void job_failed(Job& j, const ErrorInfo& e);
+  void job_over(Seq& s, Job& j);
+  bool acquire_slot(const std::shared_ptr<Seq>& s);
+  void park(Slot& slot);
+  void release(Seq& s);
+  Capsule capture(Seq& s);
+  void note_tokens(Seq& s);
+  void cache_boundary(std::span<const int32_t> ids, Session& ses);
+  std::string new_id(const char* prefix);
+
+  const Model& model_;
+  Backend& be_;
+  Tokenizer tok_;
+  SchedulerOptions opt_;
+  Metrics& metrics_;
+  Fingerprint fingerprint_;
+
+  // ---- scheduler thread only ----
+  std::vector<Slot> slots_;
+  std::list<std::shared_ptr<Seq>> ring_;  // sequences with work, in service order
+  PrefixCache cache_;
+  uint64_t tick_ = 0;
+
+  // ---- shared ----
+  mutable std::mutex mu_;  // inbox_, stop_, sessions_, each Seq's live streams
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> inbox_;
+  bool stop_ = false;
+  std::unordered_map<std::string, std::shared_ptr<Seq>> sessions_;
+  std::atomic<int64_t> busy_slots_{0}, suspended_{0}, jobs_{0};
+  std::atomic<int64_t> cache_bytes_{0}, cache_max_{0}, cache_entries_{0}, cache_evictions_{0};
+
+  std::thread thread_;
+};
+
+}  // namespace flashrt::server

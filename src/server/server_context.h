@@ -1,0 +1,74 @@
+// What the HTTP handlers share: the model's description, tokenizer, scheduler, capsule store and
+// metrics, plus helpers for JSON responses and SSE streams. Internal to src/server.
+#pragma once
+#include <httplib.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "server/capsule_store.h"
+#include "server/metrics.h"
+#include "server/requests.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+
+namespace flashrt::server {
+
+struct ServerContext {
+  ServerContext(const Model& m, Tokenizer t, ServerOptions o)
+      : model(m), tok(std::move(t)), opt(std::move(o)) {}
+  const Model& model;
+  Tokenizer tok;
+  ServerOptions opt;
+  std::string model_id;
+  int64_t started = 0;           // unix seconds
+  std::vector<int32_t> eos_ids;  // the model's and the tokenizer's end-of-turn ids
+  Metrics metrics;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<CapsuleStore> capsules;
+  std::atomic<bool> stopping{false};
+
+  int32_t vocab() const { return model.cfg.vocab; }
+  // The run a sampling request asks for (stop ids, seed, limits); `default_max` when the request
+  // gives no max_tokens.
+  RunSpec run_spec(const SamplingRequest& s, int64_t default_max, Clock::time_point received) const;
+  // Text -> ids with the model's tokenizer (control tokens written in the text are parsed, as
+  // `flashrt run -p` does).
+  std::vector<int32_t> encode(const std::string& text, const char* param) const;
+};
+
+// JSON text that never throws on invalid UTF-8 (replaced by U+FFFD).
+std::string dump(const nlohmann::json& j);
+void send_json(httplib::Response& res, const nlohmann::json& j, int status = 200);
+void send_error(httplib::Response& res, const std::exception& e);
+
+// Wraps a handler so that any exception becomes an error response in OpenAI's shape.
+httplib::Server::Handler guarded(
+    std::function<void(const httplib::Request&, httplib::Response&)> h);
+
+// Waits for a run to end (cancelling it if the server stops meanwhile); rethrows its error.
+RunResult wait_result(ServerContext& ctx, TokenStream& stream);
+
+// Streams a run as server-sent events: `on_chunks` turns new chunks into events (none to skip),
+// `on_finish` gives the last events; then "data: [DONE]". A client that goes away cancels the run.
+using ChunkEvents = std::function<std::vector<nlohmann::json>(std::vector<StreamChunk>&)>;
+using FinishEvents = std::function<std::vector<nlohmann::json>(const RunResult&)>;
+void stream_sse(ServerContext& ctx, httplib::Response& res, std::shared_ptr<TokenStream> stream,
+                ChunkEvents on_chunks, FinishEvents on_finish);
+
+nlohmann::json usage_json(const RunResult& r);
+// The request body as a JSON object; an empty body counts as {} when `empty_ok`.
+nlohmann::json body_json(const httplib::Request& req, bool empty_ok);
+std::string random_hex(size_t bytes);
+nlohmann::json capsule_json(const CapsuleRecord& r);
+
+void add_openai_routes(httplib::Server& http, ServerContext& ctx);
+void add_session_routes(httplib::Server& http, ServerContext& ctx);
+void add_capsule_routes(httplib::Server& http, ServerContext& ctx);
+
+}  // namespace flashrt::server

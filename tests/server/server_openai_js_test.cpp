@@ -1,0 +1,67 @@
+// The official `openai` npm client (tests/server/js, installed by `make deps`) against the server:
+// greedy chat and completions, streaming and not, give exactly what `flashrt run --temp 0` prints
+// for the same prompt; errors arrive as the client's typed APIError.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "server_fixture.h"
+
+namespace flashrt::testing {
+namespace {
+
+std::string js_dir() {
+  return source_dir() + "/tests/server/js";
+}
+
+TEST(ServerOpenAIClientJs, OfficialClientGetsFlashrtRunOutput) {
+  // Not a skip: CI installs the client first, and a missing one must be noticed.
+  ASSERT_TRUE(std::filesystem::exists(js_dir() + "/node_modules/openai/package.json"))
+      << "the openai npm client is not installed in " << js_dir()
+      << "/node_modules: run `make deps` (npm ci in tests/server/js)";
+  ASSERT_EQ(std::system("node --version > /dev/null 2>&1"), 0)
+      << "node is not on PATH: install Node.js 20+ and run `make deps`";
+
+  TestServer srv;
+  const std::string system = "You write Python.", user = "def add(a, b):";
+  const std::string prompt = "def fibonacci(n):\n";
+  const int n = 24;
+  const json spec = {
+      {"model", "pycoder-hybrid-12m"},
+      {"prompt", prompt},
+      {"messages",
+       {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}}},
+      {"max_tokens", n}};
+  const std::string cmd = "cd " + shell_quote(js_dir()) + " && node openai_client.mjs " +
+                          shell_quote(srv.base_url() + "/v1") + " " + shell_quote(spec.dump()) +
+                          " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_TRUE(p);
+  char buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
+  ASSERT_EQ(::pclose(p), 0) << out;
+  const json r = json::parse(out, nullptr, false);
+  ASSERT_TRUE(r.is_object()) << out;
+
+  const std::string chat_ref =
+      flashrt_run_greedy("<|im_start|>system\n" + system + "<|im_end|>\n<|im_start|>user\n" + user +
+                             "<|im_end|>\n<|im_start|>assistant\n",
+                         n);
+  const std::string completion_ref = flashrt_run_greedy(prompt, n);
+  EXPECT_EQ(r["models"], json::array({"pycoder-hybrid-12m"}));
+  EXPECT_EQ(r["chat"], chat_ref);
+  EXPECT_EQ(r["chat_stream"], chat_ref);
+  EXPECT_EQ(r["chat_finish"], r["chat_stream_finish"]);
+  EXPECT_EQ(r["chat_usage"]["completion_tokens"], r["chat_stream_usage"]["completion_tokens"]);
+  EXPECT_EQ(r["completion"], completion_ref);
+  EXPECT_EQ(r["completion_stream"], completion_ref);
+  EXPECT_EQ(r["completion_finish"], "length");
+  EXPECT_EQ(r["error_status"], 400);
+  EXPECT_EQ(r["error_param"], "n");
+  EXPECT_EQ(r["error_type"], "invalid_request_error");
+}
+
+}  // namespace
+}  // namespace flashrt::testing
