@@ -17,9 +17,10 @@ TOKENIZER=${TOKENIZER:-$ROOT/../shared/reference/qwen3-tokenizer}
 mkdir -p "$WORK"
 
 LLAMA_BENCH=$("$ROOT/bench/vs-llamacpp/build_llamacpp.sh" | tail -1)
-cmake --build "$ROOT/build" --target flashrt bench_pp_tg >/dev/null
-FLASHRT=$ROOT/build/flashrt
-PPTG=$ROOT/build/bench_pp_tg
+B=$ROOT/${BUILD:-build}
+cmake --build "$B" --target flashrt bench_pp_tg >/dev/null
+FLASHRT=$B/flashrt
+PPTG=$B/bench_pp_tg
 RAW=$WORK/raw.jsonl
 : > "$RAW"
 
