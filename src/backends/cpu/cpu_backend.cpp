@@ -36,10 +36,19 @@ class CpuBackend : public Backend {
     }
     return scratch_.get();
   }
-  void to_device(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
-  void to_host(void* dst, const void* src, size_t n) override { std::memcpy(dst, src, n); }
-  void copy(void* dst, const void* src, size_t n) override { std::memmove(dst, src, n); }
-  void fill_zero(void* dst, size_t n) override { std::memset(dst, 0, n); }
+  // Empty copies may come with null pointers (an empty vector's data()), which memcpy forbids.
+  void to_device(void* dst, const void* src, size_t n) override {
+    if (n) std::memcpy(dst, src, n);
+  }
+  void to_host(void* dst, const void* src, size_t n) override {
+    if (n) std::memcpy(dst, src, n);
+  }
+  void copy(void* dst, const void* src, size_t n) override {
+    if (n) std::memmove(dst, src, n);
+  }
+  void fill_zero(void* dst, size_t n) override {
+    if (n) std::memset(dst, 0, n);
+  }
 
   void embed(float* out, const Mat& table, const int32_t* ids, int T) override {
     cpu::embed(out, table, ids, T);
