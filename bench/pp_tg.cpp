@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("-d,--depth", depth);
   app.add_option("-r,--repetitions", reps);
   app.add_option("--device", device);
+  std::string kv = "f32";
+  app.add_option("--kv-type", kv, "KV cache type (llama.cpp's default is f16)")
+      ->check(CLI::IsMember({"f32", "f16"}));
   CLI11_PARSE(app, argc, argv);
   ThreadPool::set_default_threads(threads);
   auto be = make_backend(device);
@@ -35,6 +38,7 @@ int main(int argc, char** argv) {
   SessionOptions so;
   so.max_ctx = depth + std::max(pp, tg) + 8;
   so.max_batch = std::max(pp, 512);
+  so.kv_dtype = kv == "f16" ? DType::F16 : DType::F32;
   Session s(*model, *be, so);
   std::mt19937 g(7);
   auto ids = [&](int n) {

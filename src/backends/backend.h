@@ -42,8 +42,9 @@ struct GdnArgs {
 struct AttentionArgs {
   float* out;             // [T, Hq, hd]
   const float* q;         // [T, Hq, hd]
-  const float* k_cache;   // [max_ctx, Hkv, hd], rows [0, pos + T) valid
-  const float* v_cache;
+  const void* k_cache;    // [max_ctx, Hkv, hd] of kv_dtype, rows [0, pos + T) valid
+  const void* v_cache;
+  DType kv_dtype;         // F32 or F16
   int T, n_heads, n_kv_heads, head_dim;
   float scale;
   const int64_t* pos;     // position of the first query
@@ -53,6 +54,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Element types its attention reads from a KV cache region.
+  virtual bool supports_kv_dtype(DType t) const { return t == DType::F32; }
 
   // ---- memory ----
   virtual std::unique_ptr<Arena> new_arena(std::shared_ptr<const StateLayout> layout) = 0;
@@ -91,8 +94,9 @@ class Backend {
   // *pos .. *pos + T - 1.
   virtual void rope(float* x, int T, int heads, int head_dim, int rot_dim, double theta,
                     const int64_t* pos) = 0;
-  // Writes T rows of `row_elems` floats into a positional region at rows *pos ..
-  virtual void store_rows(float* region, const float* src, int T, int64_t row_elems,
+  // Writes T rows of `row_elems` floats into a positional region of `dtype` (F32, or F16
+  // rounded to nearest even) at rows *pos ..
+  virtual void store_rows(void* region, DType dtype, const float* src, int T, int64_t row_elems,
                           const int64_t* pos) = 0;
   virtual void store_tokens(int32_t* region, const int32_t* ids, int T, const int64_t* pos) = 0;
   // Causal softmax attention of T queries over the cache rows [0, *pos + t].

@@ -101,10 +101,21 @@ Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Finge
 }
 
 void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& fp) {
-  if (!(c.fingerprint == fp))
+  const StateLayout& layout = arena.layout();
+  if (!(c.fingerprint == fp)) {
+    // Same model, other element type of a region: name the option that differs.
+    for (const auto& e : c.entries) {
+      const int i = layout.find(e.name);
+      if (i < 0) continue;
+      const auto& r = layout.regions()[static_cast<size_t>(i)];
+      if (r.dtype != e.dtype)
+        fail("capsule region '{}' is {}, this session's is {}{}", e.name, dtype_name(e.dtype),
+             dtype_name(r.dtype),
+             e.name.rfind("attn.", 0) == 0 ? " (the KV cache type: --kv-type)" : "");
+    }
     fail("capsule belongs to another model or state layout (fingerprint {}, this session's is {})",
          c.fingerprint.hex(), fp.hex());
-  const StateLayout& layout = arena.layout();
+  }
   if (c.pos < 0 || c.pos > layout.max_ctx())
     fail("capsule holds {} tokens but this session's context is {} (raise --ctx)", c.pos, layout.max_ctx());
   if (c.entries.size() != layout.regions().size())

@@ -17,6 +17,11 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session) {
   cmd->add_option("--ctx", o.ctx, "Context size: tokens of state allocated for the sequence")
       ->capture_default_str();
   cmd->add_option("--batch", o.batch, "Prompt tokens per forward pass")->capture_default_str();
+  cmd->add_option("--kv-type", o.kv_type,
+                  "KV cache type: f32 (exact) or f16 (half the memory and capsule size, faster "
+                  "decode at long context; CPU only)")
+      ->check(CLI::IsMember({"f32", "f16"}))
+      ->capture_default_str();
   cmd->add_option("--gdn", o.gdn, "Gated DeltaNet prefill: auto, recurrent or chunked")
       ->check(CLI::IsMember({"auto", "recurrent", "chunked"}))
       ->capture_default_str();
@@ -60,6 +65,7 @@ SessionOptions session_options(const ModelOptions& o) {
   SessionOptions s;
   s.max_ctx = o.ctx;
   s.max_batch = o.batch;
+  s.kv_dtype = o.kv_type == "f16" ? DType::F16 : DType::F32;
   s.gdn_mode = o.gdn == "recurrent" ? GdnMode::kRecurrent : o.gdn == "chunked" ? GdnMode::kChunked : GdnMode::kAuto;
   return s;
 }

@@ -18,6 +18,7 @@ struct ModelOptions {
   int64_t ctx = 4096;
   int batch = 512;
   std::string gdn = "auto";
+  std::string kv_type = "f32";
   std::string device = "cpu";
 };
 

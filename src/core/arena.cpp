@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 
 namespace flashrt {
 
@@ -79,10 +80,8 @@ Arena::~Arena() {
 
 std::unique_ptr<Arena> Arena::host(std::shared_ptr<const StateLayout> layout) {
   const size_t n = std::max<size_t>(kAlign, layout->total_bytes());
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kAlign, align_up(n)));
-  if (!p) fail("cannot allocate {} bytes of slot state", n);
-  std::memset(p, 0, n);
-  return std::make_unique<Arena>(std::move(layout), p, [](uint8_t* q) { std::free(q); }, true);
+  uint8_t* p = host_alloc(align_up(n), "slot state", /*zero=*/true);
+  return std::make_unique<Arena>(std::move(layout), p, [](uint8_t* q) { host_free(q); }, true);
 }
 
 uint8_t* Arena::region(const std::string& name) const {

@@ -21,8 +21,8 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx) {
-  auto l = std::make_shared<StateLayout>(model_state_layout(m, max_ctx));
+std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx, DType kv_dtype) {
+  auto l = std::make_shared<StateLayout>(model_state_layout(m, max_ctx, kv_dtype));
   l->add({regions::kPending, DType::I32, {1}, RegionKind::kMeta});
   l->add({regions::kRng, DType::U8, {static_cast<int64_t>(sizeof(RngState))}, RegionKind::kMeta});
   return l;
@@ -32,7 +32,9 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
     : model_(model), be_(backend), opt_(opt) {
   FLASHRT_CHECK(opt_.max_ctx > 0, "context size must be positive (got {})", opt_.max_ctx);
   FLASHRT_CHECK(opt_.max_batch > 0, "batch size must be positive (got {})", opt_.max_batch);
-  arena_ = be_.new_arena(session_layout(model, opt_.max_ctx));
+  FLASHRT_CHECK(be_.supports_kv_dtype(opt_.kv_dtype), "the {} backend has no {} KV cache",
+                be_.name(), dtype_name(opt_.kv_dtype));
+  arena_ = be_.new_arena(session_layout(model, opt_.max_ctx, opt_.kv_dtype));
   fingerprint_ = capsule_fingerprint(model, arena_->layout());
   ids_buf_ = be_.alloc(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
   ids_dev_ = reinterpret_cast<int32_t*>(ids_buf_.get());

@@ -21,6 +21,9 @@ struct SessionOptions {
   int64_t max_ctx = 4096;  // tokens of state allocated for this slot
   int max_batch = 512;     // prompt tokens per forward pass
   GdnMode gdn_mode = GdnMode::kAuto;
+  // KV cache element type: F32 (exact: logits match the f32 reference) or F16 (half the memory,
+  // capsule bytes and decode attention traffic at long context; llama.cpp's default).
+  DType kv_dtype = DType::F32;
 };
 
 namespace regions {
@@ -110,6 +113,7 @@ class Session {
 Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout);
 
 // The full slot layout: the model's regions plus the engine's meta regions.
-std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx);
+std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx,
+                                                 DType kv_dtype = DType::F32);
 
 }  // namespace flashrt

@@ -105,12 +105,14 @@ std::string kv_region(int layer, char kv) { return fmt::format("attn.{}.{}", lay
 std::string gdn_conv_region(int layer) { return fmt::format("gdn.{}.conv", layer); }
 std::string gdn_state_region(int layer) { return fmt::format("gdn.{}.state", layer); }
 
-void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx) {
+void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx, DType kv_dtype) {
+  FLASHRT_CHECK(kv_dtype == DType::F32 || kv_dtype == DType::F16,
+                "KV cache type must be f32 or f16 (got {})", dtype_name(kv_dtype));
   const auto& c = m.cfg;
   for (int i = 0; i < c.n_layers; ++i) {
     if (c.layers[i] == LayerKind::kAttention) {
       for (char kv : {'k', 'v'})
-        l.add({kv_region(i, kv), DType::F32, {max_ctx, c.n_kv_heads, c.head_dim}, RegionKind::kPositional});
+        l.add({kv_region(i, kv), kv_dtype, {max_ctx, c.n_kv_heads, c.head_dim}, RegionKind::kPositional});
     } else {
       l.add({gdn_conv_region(i), DType::F32, {c.conv_kernel - 1, c.gdn_conv_dim()}, RegionKind::kFixed});
       l.add({gdn_state_region(i), DType::F32, {c.gdn_v_heads, c.gdn_k_dim, c.gdn_v_dim}, RegionKind::kFixed});
@@ -164,13 +166,17 @@ void attention_block(Backend& be, const Model& m, int layer, Arena& slot, float*
   be.rope(q, T, Hq, hd, c.rope_dim, c.rope_theta, pos);
   be.rope(k, T, Hkv, hd, c.rope_dim, c.rope_theta, pos);
 
-  float* kc = slot.region_as<float>(kv_region(layer, 'k'));
-  float* vc = slot.region_as<float>(kv_region(layer, 'v'));
-  be.store_rows(kc, k, T, static_cast<int64_t>(Hkv) * hd, pos);
-  be.store_rows(vc, v, T, static_cast<int64_t>(Hkv) * hd, pos);
+  const int ki = slot.layout().find(kv_region(layer, 'k'));
+  const int vi = slot.layout().find(kv_region(layer, 'v'));
+  const DType kv_dtype = slot.layout().regions()[static_cast<size_t>(ki)].dtype;
+  void* kc = slot.region(ki);
+  void* vc = slot.region(vi);
+  be.store_rows(kc, kv_dtype, k, T, static_cast<int64_t>(Hkv) * hd, pos);
+  be.store_rows(vc, kv_dtype, v, T, static_cast<int64_t>(Hkv) * hd, pos);
 
   float* att = ws.take(static_cast<int64_t>(T) * Hq * hd);
-  be.attention({att, q, kc, vc, T, Hq, Hkv, hd, 1.0f / std::sqrt(static_cast<float>(hd)), pos});
+  be.attention({att, q, kc, vc, kv_dtype, T, Hq, Hkv, hd,
+                1.0f / std::sqrt(static_cast<float>(hd)), pos});
   if (c.attn_output_gate) be.sigmoid_gate(att, qg + hd, T * Hq, hd, q_width);
 
   float* o = ws.take(T * H);

@@ -72,7 +72,8 @@ std::string kv_region(int layer, char kv);  // "attn.{layer}.k" / ".v"
 std::string gdn_conv_region(int layer);     // "gdn.{layer}.conv"
 std::string gdn_state_region(int layer);    // "gdn.{layer}.state"
 // KV regions for every attention layer, conv + recurrent state for every GDN layer.
-void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx);
+// KV regions of kv_dtype (F32 or F16); recurrent and conv state always F32.
+void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx, DType kv_dtype);
 size_t decoder_scratch(const Model& m, int T);
 
 }  // namespace flashrt

@@ -113,7 +113,7 @@ size_t Model::weight_bytes() const {
 
 void Model::state_bytes(size_t* per_token, size_t* fixed) const {
   StateLayout l;
-  arch->add_state_regions(*this, l, 1);
+  arch->add_state_regions(*this, l, 1, DType::F32);
   *per_token = 0;
   *fixed = 0;
   for (const auto& r : l.regions()) {
@@ -124,10 +124,10 @@ void Model::state_bytes(size_t* per_token, size_t* fixed) const {
   }
 }
 
-StateLayout model_state_layout(const Model& m, int64_t max_ctx) {
+StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype) {
   FLASHRT_CHECK(max_ctx > 0, "context size must be positive (got {})", max_ctx);
   StateLayout l;
-  m.arch->add_state_regions(m, l, max_ctx);
+  m.arch->add_state_regions(m, l, max_ctx, kv_dtype);
   l.add({regions::kTokens, DType::I32, {max_ctx}, RegionKind::kPositional});
   l.add({regions::kPos, DType::I64, {1}, RegionKind::kMeta});
   l.add({regions::kLogits, DType::F32, {m.cfg.vocab}, RegionKind::kMeta});

@@ -82,7 +82,9 @@ class Architecture {
   virtual void write_gguf(const Model& m, GGUFWriter& w, DType type) const = 0;
 
   // The model's state regions of one slot (the engine adds its own meta regions).
-  virtual void add_state_regions(const Model& m, StateLayout& layout, int64_t max_ctx) const = 0;
+  // KV cache regions hold kv_dtype (F32, or F16 for half the memory and bandwidth).
+  virtual void add_state_regions(const Model& m, StateLayout& layout, int64_t max_ctx,
+                                 DType kv_dtype) const = 0;
   virtual size_t scratch_floats(const Model& m, int max_T) const = 0;
   // Runs ids [T] from the slot's position, appends their state, advances the position and leaves
   // the last position's logits in the slot's "logits" region.
@@ -131,6 +133,6 @@ inline constexpr const char* kTokens = "tokens";       // i32 [max_ctx]: the tok
 }  // namespace regions
 
 // The full layout of one slot of `m`: the model's regions plus the standard ones.
-StateLayout model_state_layout(const Model& m, int64_t max_ctx);
+StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype = DType::F32);
 
 }  // namespace flashrt

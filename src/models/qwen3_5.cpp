@@ -194,8 +194,9 @@ class Qwen35 : public Architecture {
     }
   }
 
-  void add_state_regions(const Model& m, StateLayout& l, int64_t max_ctx) const override {
-    add_decoder_regions(m, l, max_ctx);
+  void add_state_regions(const Model& m, StateLayout& l, int64_t max_ctx,
+                         DType kv_dtype) const override {
+    add_decoder_regions(m, l, max_ctx, kv_dtype);
   }
   size_t scratch_floats(const Model& m, int max_T) const override { return decoder_scratch(m, max_T); }
   void forward(const Model& m, Backend& be, const ForwardArgs& a) const override {

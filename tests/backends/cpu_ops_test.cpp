@@ -12,6 +12,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu_isa_util.h"
+#include "core/half.h"
 
 namespace flashrt {
 namespace {
@@ -159,22 +160,36 @@ TEST(BackendCpuOps, Conv1dSiluAgainstReferenceAndSplitInvariant) {
   }
 }
 
+// Random q, k, v; with an f16 cache, k and v are rounded to half (the float copies hold the
+// rounded values, which the double reference then uses) and the kernels read the half copies.
 struct AttnData {
   int T, Hq, Hkv, hd, pos0;
+  bool f16;
   std::vector<float> q, k, v;
-  AttnData(int T_, int Hq_, int Hkv_, int hd_, int pos0_, uint32_t seed)
-      : T(T_), Hq(Hq_), Hkv(Hkv_), hd(hd_), pos0(pos0_) {
+  std::vector<uint16_t> k16, v16;
+  AttnData(int T_, int Hq_, int Hkv_, int hd_, int pos0_, uint32_t seed, bool f16_)
+      : T(T_), Hq(Hq_), Hkv(Hkv_), hd(hd_), pos0(pos0_), f16(f16_) {
     q = randn(static_cast<size_t>(T) * Hq * hd, seed, 2.0f);
     k = randn(static_cast<size_t>(pos0 + T) * Hkv * hd, seed + 1, 2.0f);
     v = randn(static_cast<size_t>(pos0 + T) * Hkv * hd, seed + 2);
+    if (!f16) return;
+    for (auto* p : {&k, &v}) {
+      auto& h = p == &k ? k16 : v16;
+      for (float& x : *p) {
+        h.push_back(f32_to_f16(x));
+        x = f16_to_f32(h.back());
+      }
+    }
   }
   // queries [t0, t0 + n) at their positions
   std::vector<float> run(ThreadPool& pool, int t0, int n) const {
     std::vector<float> out(static_cast<size_t>(n) * Hq * hd);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const void* kc = f16 ? static_cast<const void*>(k16.data()) : k.data();
+    const void* vc = f16 ? static_cast<const void*>(v16.data()) : v.data();
     cpu::attention(pool,
-                   {out.data(), q.data() + static_cast<size_t>(t0) * Hq * hd, k.data(), v.data(), n,
-                    Hq, Hkv, hd, scale, nullptr},
+                   {out.data(), q.data() + static_cast<size_t>(t0) * Hq * hd, kc, vc,
+                    f16 ? DType::F16 : DType::F32, n, Hq, Hkv, hd, scale, nullptr},
                    pos0 + t0);
     return out;
   }
@@ -182,15 +197,18 @@ struct AttnData {
 
 TEST(BackendCpuOps, AttentionAgainstDoubleAndBatchInvariant) {
   ThreadPool pool(3);
-  for (auto [T, Hq, Hkv, hd, pos0] : {std::tuple{1, 8, 2, 256, 0},
-                                      {5, 4, 2, 16, 11},
-                                      {70, 8, 2, 64, 100},
-                                      {33, 16, 8, 128, 63},
-                                      {3, 2, 1, 20, 200},
-                                      {1, 6, 6, 40, 1000}}) {
-    const AttnData d(T, Hq, Hkv, hd, pos0, static_cast<uint32_t>(T * 7 + hd));
-    const std::string what =
-        "T=" + std::to_string(T) + " hd=" + std::to_string(hd) + " pos0=" + std::to_string(pos0);
+  for (auto [T, Hq, Hkv, hd, pos0, f16] : {std::tuple{1, 8, 2, 256, 0, false},
+                                           {5, 4, 2, 16, 11, false},
+                                           {70, 8, 2, 64, 100, false},
+                                           {33, 16, 8, 128, 63, false},
+                                           {3, 2, 1, 20, 200, false},
+                                           {1, 6, 6, 40, 1000, false},
+                                           {1, 16, 8, 128, 700, true},
+                                           {70, 8, 2, 64, 100, true},
+                                           {3, 2, 1, 20, 200, true}}) {
+    const AttnData d(T, Hq, Hkv, hd, pos0, static_cast<uint32_t>(T * 7 + hd), f16);
+    const std::string what = "T=" + std::to_string(T) + " hd=" + std::to_string(hd) +
+                             " pos0=" + std::to_string(pos0) + (f16 ? " f16 cache" : "");
     for (cpu::Isa isa : machine_isas()) {
       IsaScope s(isa);
       const auto out = d.run(pool, 0, T);
@@ -289,6 +307,29 @@ TEST(BackendCpuOps, KernelIsaIsNamed) {
       << name;
   EXPECT_FALSE(cpu::force_isa(static_cast<cpu::Isa>(static_cast<int>(cpu::detected_isa()) + 1)));
   EXPECT_LE(cpu::active_isa(), cpu::detected_isa());
+}
+
+// The f16 KV cache write rounds exactly as the scalar f32_to_f16 (nearest even), on every ISA,
+// including subnormals, overflow to infinity and ties.
+TEST(BackendCpuOps, StoreRowsF16RoundsToNearestEven) {
+  ThreadPool pool(2);
+  const int T = 3;
+  const int64_t row = 37;  // odd: exercises the vector tail
+  auto src = randn(static_cast<size_t>(T * row), 91, 3.0f);
+  src[0] = 1e-6f;                                   // subnormal in half
+  src[1] = 70000.0f;                                // overflows to inf
+  src[2] = 1.0f + 1.0f / 2048.0f;                   // a tie: rounds to even (1.0)
+  src[3] = 1.0f + 3.0f / 2048.0f;                   // a tie: rounds to even (1 + 2/1024)
+  src[4] = -0.0f;
+  for (cpu::Isa isa : machine_isas()) {
+    IsaScope s(isa);
+    std::vector<uint16_t> region(static_cast<size_t>((T + 2) * row), 0xffff);
+    cpu::store_rows(pool, region.data(), DType::F16, src.data(), T, row, 2);
+    for (int64_t i = 0; i < 2 * row; ++i) ASSERT_EQ(region[static_cast<size_t>(i)], 0xffff);
+    for (int64_t i = 0; i < T * row; ++i)
+      ASSERT_EQ(region[static_cast<size_t>(2 * row + i)], f32_to_f16(src[static_cast<size_t>(i)]))
+          << "element " << i << " " << cpu::isa_name(isa);
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace flashrt::testing {
 struct CapsuleModel {
   std::string name;  // reference/<name> or models/<name>
   bool trained;
+  DType kv = DType::F32;  // KV cache type of the sessions
   std::string dir() const { return trained ? trained_model_dir(name) : ref_model_dir(name); }
   std::vector<int32_t> prompt() const {
     const Reference ref(dir());
@@ -22,11 +23,16 @@ struct CapsuleModel {
 };
 
 inline std::vector<CapsuleModel> capsule_models() {
-  return {{"qwen3", false}, {"qwen35", false}, {"pycoder-hybrid-12m", true}, {"pycoder-dense-7m", true}};
+  return {{"qwen3", false},
+          {"qwen35", false},
+          {"pycoder-hybrid-12m", true},
+          {"pycoder-dense-7m", true},
+          {"qwen35", false, DType::F16},
+          {"pycoder-dense-7m", true, DType::F16}};
 }
 
 inline std::string param_name(const ::testing::TestParamInfo<CapsuleModel>& info) {
-  std::string n = info.param.name;
+  std::string n = info.param.name + (info.param.kv == DType::F16 ? "_kv_f16" : "");
   for (char& c : n)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return n;

@@ -15,6 +15,7 @@ class CapsuleSession : public ::testing::TestWithParam<CapsuleModel> {
     model_ = load_model(GetParam().dir());
     be_ = make_cpu_backend();
     opt_.max_ctx = 256;
+    opt_.kv_dtype = GetParam().kv;
   }
   std::unique_ptr<Session> fresh() const { return std::make_unique<Session>(*model_, *be_, opt_); }
   // Prompt, then n tokens with params/seed, uninterrupted.
@@ -138,6 +139,27 @@ TEST_P(CapsuleSession, CapsulesMoveBetweenContextSizes) {
   tiny.max_ctx = static_cast<int64_t>(GetParam().prompt().size()) - 1;
   Session u(*model_, *be_, tiny);
   EXPECT_THROW(u.restore(c), Error);
+}
+
+// The KV cache type is part of the layout: a capsule of an f32 cache does not restore into an f16
+// one (or back), and the session is unchanged.
+TEST_P(CapsuleSession, OtherKvTypeIsRefused) {
+  auto s = fresh();
+  s->append(GetParam().prompt());
+  const Capsule c = s->snapshot(Tier::kHost);
+  SessionOptions other = opt_;
+  other.kv_dtype = opt_.kv_dtype == DType::F32 ? DType::F16 : DType::F32;
+  Session t(*model_, *be_, other);
+  t.append(std::vector<int32_t>{1, 2, 3});
+  const auto before = live_state(t);
+  try {
+    t.restore(c);
+    FAIL() << "restored a capsule of another KV cache type";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("attn."), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(t.pos(), 3);
+  EXPECT_EQ(live_state(t), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CapsuleSession, ::testing::ValuesIn(capsule_models()), param_name);

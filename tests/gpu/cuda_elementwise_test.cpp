@@ -132,10 +132,10 @@ TEST(CudaElementwise, StoresAndPositionReadTheDevicePosition) {
   Buf<float> dregion(*b.gpu, region), dsrc(*b.gpu, src);
   Buf<int32_t> dtokens(*b.gpu, tokens), dids(*b.gpu, ids);
   Buf<int64_t> dpos(*b.gpu, std::vector<int64_t>{pos});
-  b.cpu->store_rows(region.data(), src.data(), T, row, &pos);
+  b.cpu->store_rows(region.data(), DType::F32, src.data(), T, row, &pos);
   b.cpu->store_tokens(tokens.data(), ids.data(), T, &pos);
   b.cpu->advance_pos(&pos, T);
-  b.gpu->store_rows(dregion.get(), dsrc.get(), T, row, dpos.get());
+  b.gpu->store_rows(dregion.get(), DType::F32, dsrc.get(), T, row, dpos.get());
   b.gpu->store_tokens(dtokens.get(), dids.get(), T, dpos.get());
   b.gpu->advance_pos(dpos.get(), T);
   EXPECT_EQ(dregion.host(), region);

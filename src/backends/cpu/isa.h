@@ -69,11 +69,14 @@ struct KernelTable {
                       int K, int c0, int c1);
 
   // ---- attention: `tokens` query tokens x `group` query heads sharing one KV head ----
-  // Row (t, g) at q + t * q_stride + g * hd sees keys [0, n_keys0 + t) at stride kv_stride floats;
-  // out has q's layout. scratch: attention_scratch_floats(tokens * group, hd) floats.
+  // Row (t, g) at q + t * q_stride + g * hd sees keys [0, n_keys0 + t) at stride kv_stride
+  // elements (f32, or IEEE half when f16); out has q's layout. scratch:
+  // attention_scratch_floats(tokens * group, hd) floats.
   void (*attention_tile)(float* out, const float* q, int64_t q_stride, int group, int tokens,
-                         const float* k, const float* v, int64_t kv_stride, int64_t n_keys0, int hd,
-                         float scale, float* scratch);
+                         const void* k, const void* v, bool f16, int64_t kv_stride,
+                         int64_t n_keys0, int hd, float scale, float* scratch);
+  // dst[i] = f32 -> IEEE half of src[i], round to nearest even.
+  void (*to_f16)(uint16_t* dst, const float* src, int64_t n);
 
   // ---- Gated DeltaNet recurrence, one value head over T tokens ----
   // S [dk, dv] updated in place; q, k [T, dk] already normalised (q scaled); v [T, dv];

@@ -31,6 +31,9 @@ void rmsnorm(ThreadPool& pool, float* out, int64_t out_stride, const float* x, i
 void rope(ThreadPool& pool, float* x, int T, int heads, int head_dim, int rot_dim, double theta,
           int64_t pos0);
 void attention(ThreadPool& pool, const AttentionArgs& a, int64_t pos0);
+// Rows [pos0, pos0 + T) of a positional region of F32 or F16 (rounded to nearest even) from src.
+void store_rows(ThreadPool& pool, void* region, DType dtype, const float* src, int T,
+                int64_t row_elems, int64_t pos0);
 void sigmoid_gate(ThreadPool& pool, float* x, const float* gate, int rows, int dim,
                   int64_t gate_stride);
 void swiglu(ThreadPool& pool, float* out, const float* gate, const float* up, int64_t n);

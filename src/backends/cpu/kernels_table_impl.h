@@ -46,6 +46,7 @@ const KernelTable kTable = {
     rope_head,
     conv1d_silu,
     attention_tile,
+    to_f16,
     gdn_head,
 };
 

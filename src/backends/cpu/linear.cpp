@@ -5,6 +5,7 @@
 // vector ISA it falls back to matmul_reference: rows of W converted to f32 a few at a time and
 // dotted with every activation row, so each weight byte is read once per call.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -121,10 +122,22 @@ void matmul(ThreadPool& pool, float* out, const float* x, const Mat& w, int T) {
   const int64_t group = k->matmul_row_group(wv, T);
   const int64_t groups = (w.rows + group - 1) / group;
   const size_t scratch_bytes = k->matmul_scratch(wv, T);
-  pool.parallel_for(groups, 1, [&](int64_t g0, int64_t g1) {
+  // Threads take chunks of row groups from a shared counter rather than fixed halves: cores do
+  // not stream memory at the same rate, and a fixed split left the faster one waiting ~9% of a
+  // decode step. Each output row is computed the same way whichever thread takes it.
+  const int64_t chunks_per_thread = T <= 4 ? 16 : 8;
+  const int64_t chunk =
+      std::max<int64_t>(1, groups / (static_cast<int64_t>(pool.size()) * chunks_per_thread));
+  std::atomic<int64_t> next{0};
+  pool.run([&](int, int) {
     thread_local std::vector<uint8_t> scratch;
     if (scratch.size() < scratch_bytes) scratch.resize(scratch_bytes);
-    k->matmul_rows(out, wv, g0 * group, std::min(g1 * group, w.rows), T, x, &acts, scratch.data());
+    for (int64_t g0 = next.fetch_add(chunk, std::memory_order_relaxed); g0 < groups;
+         g0 = next.fetch_add(chunk, std::memory_order_relaxed)) {
+      const int64_t g1 = std::min(g0 + chunk, groups);
+      k->matmul_rows(out, wv, g0 * group, std::min(g1 * group, w.rows), T, x, &acts,
+                     scratch.data());
+    }
   });
 }
 

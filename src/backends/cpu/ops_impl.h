@@ -126,10 +126,26 @@ void conv1d_silu(float* out, const float* x, float* state, const float* wt, int 
 // Query rows of up to kMaxQ at a time share each key chunk load.
 constexpr int kMaxQ = 8;
 
+// Cache elements: f32, or IEEE half (KT = uint16_t) widened exactly to f32 in registers.
+template <typename KT>
+inline VF kvload(const KT* p) {
+  if constexpr (sizeof(KT) == 2)
+    return fload_f16(p);
+  else
+    return fload(p);
+}
+template <typename KT>
+inline VF kvloadn(const KT* p, int n) {
+  if constexpr (sizeof(KT) == 2)
+    return fload_f16n(p, n);
+  else
+    return floadn(p, n);
+}
+
 // Scores of R query rows x C keys: s[i * ld + j] = (q_i . k_j) * scale, each a 16-lane dot as
 // the float matmul (the tile shape changes which loads are shared, not the arithmetic of a score).
-template <int R, int C>
-inline void score_tile(const float* const* qs, const float* k, int64_t kv_stride, int hd,
+template <int R, int C, typename KT>
+inline void score_tile(const float* const* qs, const KT* k, int64_t kv_stride, int hd,
                        float scale, float* s, int ld) {
   VF acc[R][C];
   for (int i = 0; i < R; ++i)
@@ -137,7 +153,7 @@ inline void score_tile(const float* const* qs, const float* k, int64_t kv_stride
   int d = 0;
   for (; d + 16 <= hd; d += 16) {
     VF kv[C];
-    for (int j = 0; j < C; ++j) kv[j] = fload(k + j * kv_stride + d);
+    for (int j = 0; j < C; ++j) kv[j] = kvload(k + j * kv_stride + d);
     for (int i = 0; i < R; ++i) {
       const VF qv = fload(qs[i] + d);
       for (int j = 0; j < C; ++j) acc[i][j] = fma(qv, kv[j], acc[i][j]);
@@ -145,7 +161,7 @@ inline void score_tile(const float* const* qs, const float* k, int64_t kv_stride
   }
   if (d < hd) {
     VF kv[C];
-    for (int j = 0; j < C; ++j) kv[j] = floadn(k + j * kv_stride + d, hd - d);
+    for (int j = 0; j < C; ++j) kv[j] = kvloadn(k + j * kv_stride + d, hd - d);
     for (int i = 0; i < R; ++i) {
       const VF qv = floadn(qs[i] + d, hd - d);
       for (int j = 0; j < C; ++j) acc[i][j] = fma(qv, kv[j], acc[i][j]);
@@ -155,36 +171,62 @@ inline void score_tile(const float* const* qs, const float* k, int64_t kv_stride
     for (int j = 0; j < C; ++j) s[i * ld + j] = fsum(acc[i][j]) * scale;
 }
 
+// Software prefetch of key rows [j, j + n) of two row sets (the next block's keys, this block's
+// values) while the scores of keys j.. are computed. Cache rows of one KV head are kv_stride apart
+// (a page or more), where the hardware prefetchers do not follow; interleaving the prefetches with
+// the score arithmetic keeps the loads in flight instead of stalling on each row.
+struct KvPrefetch {
+  const char* a = nullptr;  // nullptr: none
+  const char* b = nullptr;
+};
+template <typename KT>
+inline void prefetch_kv_rows(const KvPrefetch& pf, int64_t j, int n, int64_t kv_stride, int hd) {
+  if (!pf.a) return;
+  const int64_t stride = kv_stride * static_cast<int64_t>(sizeof(KT));
+  const int64_t bytes = static_cast<int64_t>(hd) * static_cast<int64_t>(sizeof(KT));
+  for (int64_t r = j; r < j + n; ++r)
+    for (int64_t off = 0; off < bytes; off += 64) {
+      _mm_prefetch(pf.a + r * stride + off, _MM_HINT_T0);
+      _mm_prefetch(pf.b + r * stride + off, _MM_HINT_T0);
+    }
+}
+
 // Keys [0, nk) in tiles of kScoreKeys for R rows.
-template <int R, int C = kScoreKeys>
-inline void score_keys(const float* const* qs, const float* k, int64_t kv_stride, int nk, int hd,
-                       float scale, float* s, int ld) {
+template <int R, typename KT, int C = kScoreKeys>
+inline void score_keys(const float* const* qs, const KT* k, int64_t kv_stride, int nk, int hd,
+                       float scale, float* s, int ld, KvPrefetch pf) {
   int j = 0;
-  for (; j + C <= nk; j += C)
+  for (; j + C <= nk; j += C) {
+    prefetch_kv_rows<KT>(pf, j, C, kv_stride, hd);
     score_tile<R, C>(qs, k + j * kv_stride, kv_stride, hd, scale, s + j, ld);
+  }
   if constexpr (C > 1) {
-    if (j < nk)
-      score_keys<R, C - 1>(qs, k + j * kv_stride, kv_stride, nk - j, hd, scale, s + j, ld);
+    if (j < nk) {
+      const int64_t skip = j * kv_stride * static_cast<int64_t>(sizeof(KT));
+      if (pf.a) pf = {pf.a + skip, pf.b + skip};
+      score_keys<R, KT, C - 1>(qs, k + j * kv_stride, kv_stride, nk - j, hd, scale, s + j, ld, pf);
+    }
   }
 }
 
-template <int R = kScoreRows>
-inline void block_scores_n(int ni, const float* const* qs, const float* k, int64_t kv_stride,
-                           int nk, int hd, float scale, float* s, int ld) {
+// The first R rows also prefetch (pf); the others find the rows in cache.
+template <typename KT, int R = kScoreRows>
+inline void block_scores_n(int ni, const float* const* qs, const KT* k, int64_t kv_stride,
+                           int nk, int hd, float scale, float* s, int ld, KvPrefetch pf) {
   if constexpr (R > 0) {
     if (ni >= R) {
-      for (; ni >= R; ni -= R, qs += R, s += R * ld)
-        score_keys<R>(qs, k, kv_stride, nk, hd, scale, s, ld);
+      for (; ni >= R; ni -= R, qs += R, s += R * ld, pf = {})
+        score_keys<R, KT>(qs, k, kv_stride, nk, hd, scale, s, ld, pf);
     }
-    if (ni > 0) block_scores_n<R - 1>(ni, qs, k, kv_stride, nk, hd, scale, s, ld);
+    if (ni > 0) block_scores_n<KT, R - 1>(ni, qs, k, kv_stride, nk, hd, scale, s, ld, pf);
   }
 }
 
 // o_i[d0, d0 + 16 U) = o_i * corr_i + sum_j p_ij v_j over the row's nk_i keys in order, for NI
 // rows (kFull: all 16 U dims exist; else `width` of them).
-template <int NI, bool kFull>
+template <int NI, bool kFull, typename KT>
 inline void block_pv(float* const* o, const float* corr, const float* const* p, const int* nk,
-                     const float* v, int64_t kv_stride, int width) {
+                     const KT* v, int64_t kv_stride, int width) {
   constexpr int U = kPvChunks;
   int wd[U];
   for (int u = 0; u < U; ++u) {
@@ -201,10 +243,10 @@ inline void block_pv(float* const* o, const float* corr, const float* const* p, 
   for (int i = 1; i < NI; ++i) n_all = nk[i] < n_all ? nk[i] : n_all;
   const int n_max = nk[NI - 1];
   for (int j = 0; j < n_max; ++j) {
-    const float* vj = v + j * kv_stride;
+    const KT* vj = v + j * kv_stride;
     VF vv[U];
     for (int u = 0; u < U; ++u)
-      vv[u] = kFull ? fload(vj + 16 * u) : wd[u] > 0 ? floadn(vj + 16 * u, wd[u]) : fzero();
+      vv[u] = kFull ? kvload(vj + 16 * u) : wd[u] > 0 ? kvloadn(vj + 16 * u, wd[u]) : fzero();
     for (int i = 0; i < NI; ++i) {
       if (j >= n_all && j >= nk[i]) continue;  // past this row's last key
       const VF pij = fbcast(p[i] + j);
@@ -220,12 +262,12 @@ inline void block_pv(float* const* o, const float* corr, const float* const* p, 
     }
 }
 
-template <int NI = kPvRows>
+template <typename KT, int NI = kPvRows>
 inline void block_pv_n(int ni, bool full, float* const* o, const float* corr, const float* const* p,
-                       const int* nk, const float* v, int64_t kv_stride, int width) {
+                       const int* nk, const KT* v, int64_t kv_stride, int width) {
   if constexpr (NI > 0) {
     if (ni != NI)
-      block_pv_n<NI - 1>(ni, full, o, corr, p, nk, v, kv_stride, width);
+      block_pv_n<KT, NI - 1>(ni, full, o, corr, p, nk, v, kv_stride, width);
     else if (full)
       block_pv<NI, true>(o, corr, p, nk, v, kv_stride, width);
     else
@@ -238,9 +280,10 @@ inline void block_pv_n(int ni, bool full, float* const* o, const float* corr, co
 // kAttnKeyBlock from position 0; each row keeps its own running max m, sum l and output o and
 // updates them block by block in the same way whatever the other rows in the tile, so a row's
 // result does not depend on the tile (decode: one token; prefill: a tile of tokens).
-void attention_tile(float* out, const float* q, int64_t q_stride, int group, int tokens,
-                    const float* k, const float* v, int64_t kv_stride, int64_t n_keys0, int hd,
-                    float scale, float* scratch) {
+template <typename KT>
+void attention_tile_t(float* out, const float* q, int64_t q_stride, int group, int tokens,
+                      const KT* k, const KT* v, int64_t kv_stride, int64_t n_keys0, int hd,
+                      float scale, float* scratch) {
   constexpr int B = kAttnKeyBlock;
   const int nq = tokens * group;
   float* o = scratch;                           // [nq, hd]
@@ -267,7 +310,11 @@ void attention_tile(float* out, const float* q, int64_t q_stride, int group, int
       const int nk = static_cast<int>(last - kb < B ? last - kb : B);
       const float* qs[kMaxQ];
       for (int i = 0; i < ni; ++i) qs[i] = qrow(i0 + i);
-      block_scores_n(ni, qs, k + kb * kv_stride, kv_stride, nk, hd, scale, s + i0 * B, B);
+      KvPrefetch pf;
+      if (i0 == first)
+        pf = {reinterpret_cast<const char*>(k + (kb + B) * kv_stride),
+              reinterpret_cast<const char*>(v + kb * kv_stride)};
+      block_scores_n(ni, qs, k + kb * kv_stride, kv_stride, nk, hd, scale, s + i0 * B, B, pf);
       for (int i = 0; i < ni; ++i) {
         const int64_t own = keys_of(i0 + i) - kb;
         for (int64_t j = own < 0 ? 0 : own; j < B; ++j) s[(i0 + i) * B + j] = -__builtin_inff();
@@ -318,6 +365,28 @@ void attention_tile(float* out, const float* q, int64_t q_stride, int group, int
       const int w = hd - d < 16 ? hd - d : 16;
       fstoren(orow + d, floadn(o + i * hd + d, w) * inv, w);
     }
+  }
+}
+
+void attention_tile(float* out, const float* q, int64_t q_stride, int group, int tokens,
+                    const void* k, const void* v, bool f16, int64_t kv_stride, int64_t n_keys0,
+                    int hd, float scale, float* scratch) {
+  if (f16)
+    attention_tile_t(out, q, q_stride, group, tokens, static_cast<const uint16_t*>(k),
+                     static_cast<const uint16_t*>(v), kv_stride, n_keys0, hd, scale, scratch);
+  else
+    attention_tile_t(out, q, q_stride, group, tokens, static_cast<const float*>(k),
+                     static_cast<const float*>(v), kv_stride, n_keys0, hd, scale, scratch);
+}
+
+// Rounds f32 to IEEE half (nearest even), as the KV cache stores it when it is f16.
+void to_f16(uint16_t* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) fstore_f16(dst + i, fload(src + i));
+  if (i < n) {
+    alignas(64) uint16_t t[16];
+    fstore_f16(t, floadn(src + i, static_cast<int>(n - i)));
+    for (int64_t j = i; j < n; ++j) dst[j] = t[j - i];
   }
 }
 

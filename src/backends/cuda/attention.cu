@@ -212,10 +212,12 @@ void attention(cudaStream_t s, const AttentionArgs& a, int splits, float* partia
     throw_error("attention: " + std::to_string(a.n_heads) + " query heads over " +
                 std::to_string(a.n_kv_heads) + " KV heads");
   if (splits < 1 || splits > kMaxSplits) throw_error("attention: bad split count");
+  if (a.kv_dtype != DType::F32)
+    throw_error("attention: the CUDA backend keeps its KV cache in f32 (use --kv-type f32)");
   const Params p{a.out,
                  a.q,
-                 a.k_cache,
-                 a.v_cache,
+                 static_cast<const float*>(a.k_cache),
+                 static_cast<const float*>(a.v_cache),
                  partial,
                  a.pos,
                  a.T,

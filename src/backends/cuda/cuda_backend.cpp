@@ -196,9 +196,13 @@ class CudaBackend final : public Backend {
             const int64_t* pos) override {
     if (T > 0 && heads > 0) cuda::rope(stream_, x, T, heads, hd, rot, theta, pos);
   }
-  void store_rows(float* region, const float* src, int T, int64_t row_elems,
+  void store_rows(void* region, DType dtype, const float* src, int T, int64_t row_elems,
                   const int64_t* pos) override {
-    if (T > 0 && row_elems > 0) cuda::store_rows(stream_, region, src, T, row_elems, pos);
+    if (dtype != DType::F32)
+      fail("the CUDA backend keeps its KV cache in f32; {} is not supported yet (use --kv-type f32)",
+           dtype_name(dtype));
+    if (T > 0 && row_elems > 0)
+      cuda::store_rows(stream_, static_cast<float*>(region), src, T, row_elems, pos);
   }
   void store_tokens(int32_t* region, const int32_t* ids, int T, const int64_t* pos) override {
     if (T > 0) cuda::store_tokens(stream_, region, ids, T, pos);
