@@ -5,6 +5,7 @@
 
 #include "capsule/capsule_file.h"
 #include "core/error.h"
+#include "core/host_memory.h"
 
 namespace flashrt {
 
@@ -83,7 +84,7 @@ Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Finge
     return c;
   }
   c.tier = Tier::kHost;
-  c.data = std::shared_ptr<uint8_t>(new uint8_t[std::max<uint64_t>(total, 1)], std::default_delete<uint8_t[]>());
+  c.data = host_buffer(total, "capsule payload");
   for (size_t i = 0; i < c.entries.size(); ++i)
     if (c.entries[i].bytes) be.to_host(c.data.get() + c.entries[i].offset, arena.region(static_cast<int>(i)), c.entries[i].bytes);
   if (tier == Tier::kDisk) {
@@ -159,7 +160,7 @@ Capsule to_host(const Capsule& c, Backend& be) {
   Capsule h = c;
   h.tier = Tier::kHost;
   const uint64_t total = c.payload_bytes();
-  h.data = std::shared_ptr<uint8_t>(new uint8_t[std::max<uint64_t>(total, 1)], std::default_delete<uint8_t[]>());
+  h.data = host_buffer(total, "capsule payload");
   be.to_host(h.data.get(), c.data.get(), total);
   return h;
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/host_memory.h"
 #include "core/mapped_file.h"
 
 namespace flashrt {
@@ -281,7 +282,7 @@ Capsule parse_capsule_bytes(const uint8_t* data, size_t size, const std::string&
   Capsule c = std::move(p.capsule);
   c.tier = Tier::kHost;
   const uint64_t total = c.payload_bytes();
-  c.data = std::shared_ptr<uint8_t>(new uint8_t[std::max<uint64_t>(total, 1)], std::default_delete<uint8_t[]>());
+  c.data = host_buffer(total, "capsule payload");
   for (size_t i = 0; i < c.entries.size(); ++i) {
     auto& e = c.entries[i];
     const uint8_t* src = data + p.payload_start + p.stored[2 * i];

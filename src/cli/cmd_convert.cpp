@@ -1,5 +1,7 @@
 // flashrt convert: HF folder (or GGUF) -> GGUF in llama.cpp's names, optionally re-typed.
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "cli/common.h"
 #include "core/error.h"
@@ -7,6 +9,29 @@
 #include "tokenizer/gguf_vocab.h"
 
 namespace flashrt::cli {
+
+namespace {
+
+const std::vector<std::string> kTypes = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"};
+
+void convert(const std::string& in, const std::string& out, const std::string& type_name) {
+  auto model = load_model(in);
+  DType type;
+  if (!dtype_from_name(type_name, &type)) fail("unknown type '{}'", type_name);
+  GGUFWriter w;
+  model->arch->write_gguf(*model, w, type);
+  // The tokenizer travels in the GGUF so the file is all a user needs.
+  try {
+    write_tokenizer_gguf(load_tokenizer(in).to_data(), w);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: no tokenizer written: %s\n", e.what());
+  }
+  w.write(out, "converting");
+  std::fprintf(stderr, "wrote %s (%s, %s)\n", out.c_str(), model->arch->gguf_name().c_str(),
+               type_name.c_str());
+}
+
+}  // namespace
 
 void register_convert(CLI::App& app) {
   struct Opts {
@@ -17,23 +42,25 @@ void register_convert(CLI::App& app) {
   cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
   cmd->add_option("-o,--output", o->out, "Output .gguf path")->required();
   cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
+      ->check(CLI::IsMember(kTypes))
       ->capture_default_str();
-  cmd->callback([o] {
-    auto model = load_model(o->in);
-    DType type;
-    if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
-    GGUFWriter w;
-    model->arch->write_gguf(*model, w, type);
-    // The tokenizer travels in the GGUF so the file is all a user needs.
-    try {
-      write_tokenizer_gguf(load_tokenizer(o->in).to_data(), w);
-    } catch (const Error& e) {
-      std::fprintf(stderr, "warning: no tokenizer written: %s\n", e.what());
-    }
-    w.write(o->out, "converting");
-    std::fprintf(stderr, "wrote %s (%s, %s)\n", o->out.c_str(), model->arch->gguf_name().c_str(), o->type.c_str());
-  });
+  cmd->callback([o] { convert(o->in, o->out, o->type); });
+}
+
+// llama-quantize's shape of the same operation: quantize IN OUT --type T. Norms and other
+// vectors stay f32, as do matrices whose rows are not a whole number of the type's blocks.
+void register_quantize(CLI::App& app) {
+  struct Opts {
+    std::string in, out, type = "q8_0";
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("quantize", "Write a GGUF with quantized weights (like llama-quantize)");
+  cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
+  cmd->add_option("output", o->out, "Output .gguf path")->required();
+  cmd->add_option("--type", o->type, "Type of the weight matrices: q8_0, q4_0, q4_k, q6_k (or f32, f16, bf16)")
+      ->check(CLI::IsMember(kTypes))
+      ->capture_default_str();
+  cmd->callback([o] { convert(o->in, o->out, o->type); });
 }
 
 }  // namespace flashrt::cli

@@ -50,6 +50,7 @@ std::vector<int32_t> parse_ids(const std::string& s);
 void register_run(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_convert(CLI::App& app);
+void register_quantize(CLI::App& app);
 void register_info(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_chat(CLI::App& app);

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   flashrt::cli::register_run(app);
   flashrt::cli::register_logits(app);
   flashrt::cli::register_convert(app);
+  flashrt::cli::register_quantize(app);
   flashrt::cli::register_info(app);
   flashrt::cli::register_tokenize(app);
   flashrt::cli::register_chat(app);

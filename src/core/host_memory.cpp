@@ -29,4 +29,8 @@ void host_free(void* p) {
   std::free(p);
 }
 
+std::shared_ptr<uint8_t> host_buffer(size_t bytes, const char* what) {
+  return std::shared_ptr<uint8_t>(host_alloc(bytes, what), [](uint8_t* p) { host_free(p); });
+}
+
 }  // namespace flashrt

@@ -1,6 +1,9 @@
 // The `flashrt` command end to end on the reference models: run, logits, convert, info, errors.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include "cli/cli_runner.h"
 #include "formats/npy.h"
 #include "models/model_fixtures.h"
@@ -59,6 +62,36 @@ TEST(CliModels, ConvertThenRunFromGguf) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("architecture: qwen3_5"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("3 gated deltanet"), std::string::npos) << r.out;
+}
+
+TEST(CliModels, QuantizeWritesWhatConvertWrites) {
+  const std::string dir = ref_model_dir("qwen3");
+  const std::string a = temp_dir() + "/cli-qwen3-quantize.gguf", b = temp_dir() + "/cli-qwen3-convert.gguf";
+  auto r = run_flashrt("quantize " + dir + " " + a + " --type q8_0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_flashrt("convert " + dir + " -o " + b + " --type q8_0");
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
+  const std::string da((std::istreambuf_iterator<char>(fa)), {}), db((std::istreambuf_iterator<char>(fb)), {});
+  EXPECT_GT(da.size(), 0u);
+  EXPECT_TRUE(da == db) << "quantize and convert --type q8_0 wrote different files";
+  r = run_flashrt("quantize " + dir + " " + a + " --type q3_k");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("q3_k"), std::string::npos) << r.out;
+}
+
+TEST(CliModels, KvTypeF16KeepsTheGreedyContinuation) {
+  const std::string dir = ref_model_dir("qwen3");
+  const Reference ref(dir);
+  const auto ids = ref.ids("T96.input_ids");
+  const auto greedy = ref.ids("T96.greedy");
+  auto r = run_flashrt("run -m " + dir + " --kv-type f16 --ids " + join_ids(ids, ',') + " -n " +
+                       std::to_string(greedy.size()) + " --temp 0 --ignore-eos --print-ids");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(trim(r.out), join_ids(greedy, ' '));
+  r = run_flashrt("run -m " + dir + " --kv-type q8_0 --ids 1,2 -n 1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("kv-type"), std::string::npos) << r.out;
 }
 
 TEST(CliModels, InfoReportsSizesAndState) {
