@@ -124,8 +124,9 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
       const int64_t x = m.get<int64_t>("shape");
       if (x < 0 || x > (int64_t{1} << 40)) fail("{}: region '{}' has dimension {}", what, e.name, x);
       e.shape.push_back(x);
-      elems = x == 0 ? 0 : elems * x;
-      if (elems > (int64_t{1} << 42)) fail("{}: region '{}' is implausibly large", what, e.name);
+      // Checked before multiplying: 2^40 x 2^40 would overflow int64 (found by the fuzz target).
+      if (x != 0 && elems > (int64_t{1} << 42) / x) fail("{}: region '{}' is implausibly large", what, e.name);
+      elems *= x;
     }
     if (e.kind == RegionKind::kPositional && (e.shape.empty() || e.shape[0] != p.capsule.pos))
       fail("{}: positional region '{}' does not hold {} rows", what, e.name, p.capsule.pos);

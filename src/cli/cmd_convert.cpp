@@ -48,7 +48,8 @@ void register_convert(CLI::App& app) {
 }
 
 // llama-quantize's shape of the same operation: quantize IN OUT --type T. Norms and other
-// vectors stay f32, as do matrices whose rows are not a whole number of the type's blocks.
+// vectors stay f32; matrices whose rows are not whole 256-value blocks take q4_0 for q4_k and
+// q8_0 for q6_k (llama-quantize falls back the same way), or f32.
 void register_quantize(CLI::App& app) {
   struct Opts {
     std::string in, out, type = "q8_0";

@@ -30,7 +30,14 @@ void host_free(void* p) {
 }
 
 std::shared_ptr<uint8_t> host_buffer(size_t bytes, const char* what) {
-  return std::shared_ptr<uint8_t>(host_alloc(bytes, what), [](uint8_t* p) { host_free(p); });
+  if (bytes >= kHuge) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) fail("cannot allocate {} MB of {}", (bytes + (1 << 20) - 1) >> 20, what);
+    return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [bytes](uint8_t* q) { ::munmap(q, bytes); });
+  }
+  auto* p = static_cast<uint8_t*>(std::malloc(bytes ? bytes : 1));
+  if (!p) fail("cannot allocate {} MB of {}", (bytes + (1 << 20) - 1) >> 20, what);
+  return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { std::free(q); });
 }
 
 }  // namespace flashrt

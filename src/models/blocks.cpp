@@ -58,9 +58,13 @@ Mat load_f32(Model& m, const TensorSource& src, const std::string& name, int64_t
 
 // ---- GGUF export ----
 
+// Rows that are not whole blocks of the requested type fall back as llama-quantize does: the
+// 256-value K-quants to a 32-value type of similar size (q4_k -> q4_0, q6_k -> q8_0), anything
+// else to f32.
 DType export_type(const Mat& m, DType type) {
-  if (m.cols % dtype_info(type).block_elems != 0) return DType::F32;
-  return type;
+  if (m.cols % dtype_info(type).block_elems == 0) return type;
+  const DType fallback = type == DType::Q4_K ? DType::Q4_0 : type == DType::Q6_K ? DType::Q8_0 : DType::F32;
+  return m.cols % dtype_info(fallback).block_elems == 0 ? fallback : DType::F32;
 }
 
 void gguf_add_matrix(GGUFWriter& w, const std::string& name, const Mat& m, DType type,

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "cli/cli_runner.h"
+#include "formats/gguf.h"
 #include "formats/npy.h"
 #include "models/model_fixtures.h"
 
@@ -78,6 +79,36 @@ TEST(CliModels, QuantizeWritesWhatConvertWrites) {
   r = run_flashrt("quantize " + dir + " " + a + " --type q3_k");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("q3_k"), std::string::npos) << r.out;
+}
+
+// K-quants need rows of whole 256-value blocks: the hybrid's 320- and 896-wide rows fall back to
+// q4_0 (as llama-quantize falls back), the dense model's 256/768-wide rows stay q4_k; vectors f32.
+TEST(CliModels, QuantizeToKQuantsFallsBackLikeLlamaQuantize) {
+  for (const std::string model : {"pycoder-hybrid-12m", "pycoder-dense-7m"}) {
+    const std::string out = temp_dir() + "/cli-" + model + "-q4_k.gguf";
+    auto r = run_flashrt("quantize " + trained_model_dir(model) + " " + out + " --type q4_k");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto g = GGUFFile::open(out);
+    int kq = 0, q4 = 0;
+    for (const auto& t : g->tensors()) {
+      SCOPED_TRACE(model + " " + t.name);
+      if (t.shape.size() == 1 || t.name.find("ssm_conv1d") != std::string::npos) {
+        EXPECT_EQ(t.dtype, DType::F32);  // vectors and the 4-tap conv kernels stay f32
+        continue;
+      }
+      const int64_t cols = t.shape.back();
+      EXPECT_EQ(t.dtype, cols % 256 == 0 ? DType::Q4_K : DType::Q4_0);
+      (t.dtype == DType::Q4_K ? kq : q4)++;
+    }
+    if (model == "pycoder-dense-7m") {
+      EXPECT_GT(kq, 0);
+      EXPECT_EQ(q4, 0);
+    } else {
+      EXPECT_GT(q4, 0);
+    }
+    r = run_flashrt("run -m " + out + " -p 'def add(a, b):' -n 8 --temp 0");
+    EXPECT_EQ(r.status, 0) << r.out;
+  }
 }
 
 TEST(CliModels, KvTypeF16KeepsTheGreedyContinuation) {
