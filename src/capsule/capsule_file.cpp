@@ -217,8 +217,11 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path, const Cap
     put<uint64_t>(manifest, stored_off[i]);
     put<uint64_t>(manifest, sums[i]);
   }
-  std::vector<uint8_t> header;
-  header.insert(header.end(), kMagic, kMagic + 8);
+  // Constructed from the magic rather than inserted into an empty vector: GCC 12 reports a false
+  // -Wstringop-overflow for the insert.
+  std::vector<uint8_t> header(reinterpret_cast<const uint8_t*>(kMagic),
+                              reinterpret_cast<const uint8_t*>(kMagic) + 8);
+  header.reserve(kHeaderBytes);
   put<uint32_t>(header, kCapsuleFormatVersion);
   put<uint32_t>(header, o.zstd ? kFlagZstd : 0);
   put<uint64_t>(header, c.fingerprint.hi);
