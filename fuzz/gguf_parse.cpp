@@ -13,15 +13,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 
-#ifndef FLASHRT_FUZZ_ENTRY
-#define FLASHRT_FUZZ_ENTRY LLVMFuzzerTestOneInput
-#endif
-#ifndef FLASHRT_FUZZ_REQUIRE
-#define FLASHRT_FUZZ_REQUIRE(cond) \
-  do {                             \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
-#endif
+#include "fuzz_target.h"
 
 extern "C" int FLASHRT_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   std::unique_ptr<flashrt::GGUFFile> g;

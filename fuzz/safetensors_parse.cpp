@@ -16,15 +16,7 @@
 #include "core/error.h"
 #include "formats/safetensors.h"
 
-#ifndef FLASHRT_FUZZ_ENTRY
-#define FLASHRT_FUZZ_ENTRY LLVMFuzzerTestOneInput
-#endif
-#ifndef FLASHRT_FUZZ_REQUIRE
-#define FLASHRT_FUZZ_REQUIRE(cond) \
-  do {                             \
-    if (!(cond)) __builtin_trap(); \
-  } while (0)
-#endif
+#include "fuzz_target.h"
 
 extern "C" int FLASHRT_FUZZ_ENTRY(const uint8_t* data, size_t size) {
   std::map<std::string, flashrt::TensorInfo> tensors;
