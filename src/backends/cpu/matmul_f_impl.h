@@ -80,21 +80,17 @@ void f_tile(const WeightView& w, int64_t n, int valid, const float* x, int t0, f
 template <int WT>
 void f_gemv(const WeightView& w, int64_t n0, int64_t n1, const float* x, float* out) {
   constexpr int64_t kLead = 2048;
+  constexpr int64_t kStepBytes = 64 * (WT == kWF32 ? 4 : 2);  // 64 values: 2 or 4 cache lines
   const int64_t K = w.cols;
   const uint8_t* end = w.data + static_cast<size_t>(w.rows) * w.row_bytes;
-  const int64_t elem = static_cast<int64_t>(w.row_bytes) / (K > 0 ? K : 1);  // 2 or 4 bytes
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t* row = w.data + static_cast<size_t>(n) * w.row_bytes;
     VF acc = fzero();
     int64_t k = 0;
     for (; k + 64 <= K; k += 64) {
-      const uint8_t* pf = row + k * elem + kLead;
-      if (pf < end) _mm_prefetch(reinterpret_cast<const char*>(pf), _MM_HINT_T0);
-      if (elem * 64 > 128 && pf + 128 < end)
-        _mm_prefetch(reinterpret_cast<const char*>(pf + 128), _MM_HINT_T0);
-      if (pf + 64 < end) _mm_prefetch(reinterpret_cast<const char*>(pf + 64), _MM_HINT_T0);
-      if (elem * 64 > 128 && pf + 192 < end)
-        _mm_prefetch(reinterpret_cast<const char*>(pf + 192), _MM_HINT_T0);
+      const uint8_t* pf = row + k * (kStepBytes / 64) + kLead;
+      for (int64_t line = 0; line < kStepBytes; line += 64)
+        if (pf + line < end) _mm_prefetch(reinterpret_cast<const char*>(pf + line), _MM_HINT_T0);
       const VF w0 = wload<WT>(row, k), w1 = wload<WT>(row, k + 16);
       const VF w2 = wload<WT>(row, k + 32), w3 = wload<WT>(row, k + 48);
       acc = fma(w0, fload(x + k), acc);
