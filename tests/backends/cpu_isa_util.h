@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "backends/cpu/isa.h"
+#include "test_random.h"
 
 namespace flashrt::testing_cpu {
 
@@ -27,12 +28,6 @@ class IsaScope {
   cpu::Isa prev_;
 };
 
-inline std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using flashrt::testing::randn;
 
 }  // namespace flashrt::testing_cpu

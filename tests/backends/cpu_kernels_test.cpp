@@ -8,18 +8,14 @@
 #include <tuple>
 
 #include "backends/cpu/kernels.h"
+#include "backends/gdn_test_data.h"
 #include "formats/quant.h"
 
 namespace flashrt {
 namespace {
 
-std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using testing::GdnData;
+using testing::randn;
 
 TEST(BackendCpu, ReferenceMatmulEveryWeightTypeAgainstDouble) {
   // The scalar reference that the vector kernels fall back to (cpu_matmul_test.cpp checks those).
@@ -98,39 +94,6 @@ TEST(BackendCpu, AttentionAgainstDouble) {
     }
 }
 
-struct GdnData {
-  int T, Hk, Hv, dk, dv;
-  std::vector<float> qkv, alpha, beta, a_neg, dt_bias;
-  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed)
-      : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
-    qkv = randn(static_cast<size_t>(T) * stride(), seed);
-    alpha = randn(static_cast<size_t>(T) * Hv, seed + 1);
-    beta = randn(static_cast<size_t>(T) * Hv, seed + 2);
-    a_neg = randn(static_cast<size_t>(Hv), seed + 3, 0.5f);
-    for (auto& a : a_neg) a = -std::exp(a);
-    dt_bias = randn(static_cast<size_t>(Hv), seed + 4, 0.5f);
-  }
-  int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
-  // Runs tokens [t0, t0+n) of this data at absolute position pos.
-  GdnArgs args(int t0, int n, float* state, float* out, const int64_t* pos, bool tiled) const {
-    return {qkv.data() + t0 * stride(),
-            stride(),
-            alpha.data() + t0 * Hv,
-            beta.data() + t0 * Hv,
-            a_neg.data(),
-            dt_bias.data(),
-            state,
-            out,
-            n,
-            Hk,
-            Hv,
-            dk,
-            dv,
-            tiled,
-            pos,
-            GdnMode::kAuto};
-  }
-};
 
 TEST(BackendCpu, GatedDeltaNetChunkedMatchesRecurrence) {
   ThreadPool pool(2);

@@ -12,6 +12,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu_isa_util.h"
+#include "backends/gdn_test_data.h"
 #include "core/half.h"
 
 namespace flashrt {
@@ -251,36 +252,21 @@ TEST(BackendCpuOps, AttentionAgainstDoubleAndBatchInvariant) {
   }
 }
 
-struct GdnData {
-  int T, Hk, Hv, dk, dv;
-  std::vector<float> qkv, alpha, beta, a_neg, dt_bias;
-  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed)
-      : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
-    qkv = randn(static_cast<size_t>(T) * stride(), seed);
-    alpha = randn(static_cast<size_t>(T) * Hv, seed + 1);
-    beta = randn(static_cast<size_t>(T) * Hv, seed + 2);
-    a_neg = randn(static_cast<size_t>(Hv), seed + 3, 0.5f);
-    for (auto& a : a_neg) a = -std::exp(a);
-    dt_bias = randn(static_cast<size_t>(Hv), seed + 4, 0.5f);
+using testing::GdnData;
+
+// Runs the recurrence over `splits` (token counts) from a zero state; returns outputs then state.
+std::vector<float> run_recurrent(ThreadPool& pool, const GdnData& d, const std::vector<int>& splits) {
+  std::vector<float> s(d.state_size(), 0.0f), o(d.out_size(d.T));
+  int t0 = 0;
+  for (int n : splits) {
+    const int64_t pos = t0;
+    cpu::gdn_recurrent(pool, d.args(t0, n, s.data(), o.data() + static_cast<size_t>(t0) * d.Hv * d.dv,
+                                    &pos, false, GdnMode::kRecurrent));
+    t0 += n;
   }
-  int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
-  // Runs the recurrence over `splits` (token counts) from a zero state; returns outputs then state.
-  std::vector<float> run(ThreadPool& pool, const std::vector<int>& splits) const {
-    std::vector<float> s(static_cast<size_t>(Hv) * dk * dv, 0.0f),
-        o(static_cast<size_t>(T) * Hv * dv);
-    int t0 = 0;
-    for (int n : splits) {
-      const int64_t pos = t0;
-      cpu::gdn_recurrent(pool, {qkv.data() + t0 * stride(), stride(), alpha.data() + t0 * Hv,
-                                beta.data() + t0 * Hv, a_neg.data(), dt_bias.data(), s.data(),
-                                o.data() + static_cast<size_t>(t0) * Hv * dv, n, Hk, Hv, dk, dv,
-                                false, &pos, GdnMode::kRecurrent});
-      t0 += n;
-    }
-    o.insert(o.end(), s.begin(), s.end());
-    return o;
-  }
-};
+  o.insert(o.end(), s.begin(), s.end());
+  return o;
+}
 
 TEST(BackendCpuOps, GatedDeltaNetRecurrenceAgainstReferenceAndSplitInvariant) {
   ThreadPool pool(2);
@@ -288,14 +274,14 @@ TEST(BackendCpuOps, GatedDeltaNetRecurrenceAgainstReferenceAndSplitInvariant) {
     const GdnData d(T, 2, 4, dk, dv, static_cast<uint32_t>(T + dk));
     const std::string what =
         "T=" + std::to_string(T) + " dk=" + std::to_string(dk) + " dv=" + std::to_string(dv);
-    check_against_reference([&] { return d.run(pool, {T}); }, 1e-4, "gdn " + what);
+    check_against_reference([&] { return run_recurrent(pool, d, {T}); }, 1e-4, "gdn " + what);
     for (cpu::Isa isa : machine_isas()) {
       IsaScope s(isa);
-      const auto whole = d.run(pool, {T});
+      const auto whole = run_recurrent(pool, d, {T});
       std::vector<int> ones(static_cast<size_t>(T), 1);
-      EXPECT_EQ(d.run(pool, ones), whole) << what << " " << cpu::isa_name(isa);
+      EXPECT_EQ(run_recurrent(pool, d, ones), whole) << what << " " << cpu::isa_name(isa);
       if (T > 3) {
-        EXPECT_EQ(d.run(pool, {2, T - 3, 1}), whole) << what << " " << cpu::isa_name(isa);
+        EXPECT_EQ(run_recurrent(pool, d, {2, T - 3, 1}), whole) << what << " " << cpu::isa_name(isa);
       }
     }
   }

@@ -6,27 +6,12 @@
 // rounding (the CPU's own chunked-vs-recurrent test allows 1e-4). Also the exact boundaries of
 // each form: splitting a run anywhere (recurrence) or at multiples of 64 (chunked) gives the same
 // bits.
+#include "backends/gdn_test_data.h"
 #include "gpu_test_util.h"
 
 namespace flashrt::testing {
 namespace {
 
-struct GdnData {
-  int T, Hk, Hv, dk, dv;
-  std::vector<float> qkv, alpha, beta, a_neg, dt_bias;
-  GdnData(int T_, int Hk_, int Hv_, int dk_, int dv_, uint32_t seed)
-      : T(T_), Hk(Hk_), Hv(Hv_), dk(dk_), dv(dv_) {
-    qkv = randn(static_cast<size_t>(T) * stride(), seed);
-    alpha = randn(static_cast<size_t>(T) * Hv, seed + 1);
-    beta = randn(static_cast<size_t>(T) * Hv, seed + 2);
-    a_neg = randn(static_cast<size_t>(Hv), seed + 3, 0.5f);
-    for (auto& a : a_neg) a = -std::exp(a);
-    dt_bias = randn(static_cast<size_t>(Hv), seed + 4, 0.5f);
-  }
-  int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
-  size_t state_size() const { return static_cast<size_t>(Hv) * dk * dv; }
-  size_t out_size(int n) const { return static_cast<size_t>(n) * Hv * dv; }
-};
 
 // The same data in device memory.
 struct DevGdn {
@@ -39,25 +24,6 @@ struct DevGdn {
         dt_bias(be, d.dt_bias) {}
 };
 
-GdnArgs host_args(const GdnData& d, int t0, int n, float* state, float* out, const int64_t* pos,
-                  bool tiled, GdnMode mode) {
-  return {d.qkv.data() + t0 * d.stride(),
-          d.stride(),
-          d.alpha.data() + t0 * d.Hv,
-          d.beta.data() + t0 * d.Hv,
-          d.a_neg.data(),
-          d.dt_bias.data(),
-          state,
-          out,
-          n,
-          d.Hk,
-          d.Hv,
-          d.dk,
-          d.dv,
-          tiled,
-          pos,
-          mode};
-}
 
 GdnArgs dev_args(const GdnData& d, const DevGdn& g, int t0, int n, float* state, float* out,
                  const int64_t* pos, bool tiled, GdnMode mode) {
@@ -99,7 +65,7 @@ TEST(CudaGdn, RecurrentAndChunkedMatchTheCpu) {
           auto dout = Buf<float>::poisoned(*gpu, out.size());
           Buf<int64_t> dpos(*gpu, std::vector<int64_t>{pos});
           const DevGdn g(*gpu, d);
-          cpu->gated_delta_net(host_args(d, 0, T, state.data(), out.data(), &pos, tiled, mode));
+          cpu->gated_delta_net(d.args(0, T, state.data(), out.data(), &pos, tiled, mode));
           gpu->gated_delta_net(
               dev_args(d, g, 0, T, dstate.get(), dout.get(), dpos.get(), tiled, mode));
           const double tol = mode == GdnMode::kChunked ? 1e-4 : 1e-5;

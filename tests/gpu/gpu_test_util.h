@@ -4,6 +4,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include "test_random.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -23,13 +25,6 @@
 
 namespace flashrt::testing {
 
-inline std::vector<float> randn(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
 
 // ||a - ref|| / ||ref|| in double; +inf when the sizes differ or a value of `a` is not finite (an
 // unwritten, NaN-poisoned output never passes).
