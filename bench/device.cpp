@@ -2,9 +2,10 @@
 // restore) for one model on one backend, side by side in one run. Used by bench/gpu/run.sh on the
 // GPU machine (-d cuda) and usable on the CPU.
 //
-//   bench_device -m MODEL -d cuda [--decode 256] [--prefill 2048,16384] [--ttft 2048,4096,8192,16384]
-#include <CLI/CLI.hpp>
+//   bench_device -m MODEL -d cuda [--decode 256] [--prefill 2048,16384] [--ttft
+//   2048,4096,8192,16384]
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -46,7 +47,8 @@ std::vector<int32_t> random_ids(int64_t n, int64_t vocab, uint32_t seed) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Decode / prefill / capsule benchmark on one backend"};
-  std::string model_path, device = "cuda", prefill_s = "2048,16384", ttft_s = "2048,4096,8192,16384", out_md, label;
+  std::string model_path, device = "cuda", prefill_s = "2048,16384",
+                          ttft_s = "2048,4096,8192,16384", out_md, label;
   int decode = 256, threads = 0;
   app.add_option("-m,--model", model_path)->required();
   app.add_option("-d,--device", device);
@@ -104,14 +106,18 @@ int main(int argc, char** argv) {
   // Bytes a decode step must read: every weight once, plus the live KV rows.
   size_t per_token = 0, fixed = 0;
   model->state_bytes(&per_token, &fixed);
-  const double step_bytes = static_cast<double>(model->weight_bytes()) + fixed + per_token * (48.0 + decode / 2.0);
+  const double step_bytes =
+      static_cast<double>(model->weight_bytes()) + fixed + per_token * (48.0 + decode / 2.0);
   const double achieved = step_bytes * tps / 1e9;
 
-  std::string md = fmt::format("#### {} on {} ({} {:.0f} M params, {:.2f} GB of weights)\n\n", label, device, c.arch,
-                               model->param_count() / 1e6, model->weight_bytes() / 1e9);
+  std::string md =
+      fmt::format("#### {} on {} ({} {:.0f} M params, {:.2f} GB of weights)\n\n", label, device,
+                  c.arch, model->param_count() / 1e6, model->weight_bytes() / 1e9);
   md += fmt::format("- device copy bandwidth: {:.0f} GB/s (read + write)\n", copy_gbps);
-  md += fmt::format("- decode, batch 1: **{:.1f} tokens/s** ({:.3f} ms/token); {:.0f} GB/s of weights+state read = {:.0f}% of copy bandwidth\n",
-                    tps, decode_ms / r.tokens.size(), achieved, 100 * achieved / copy_gbps);
+  md += fmt::format(
+      "- decode, batch 1: **{:.1f} tokens/s** ({:.3f} ms/token); {:.0f} GB/s of weights+state read "
+      "= {:.0f}% of copy bandwidth\n",
+      tps, decode_ms / r.tokens.size(), achieved, 100 * achieved / copy_gbps);
 
   // Prefill rates.
   s.reset();
@@ -122,11 +128,14 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     s.append(ids);
     const double ms = sync_ms(t0);
-    md += fmt::format("- prefill {} tokens: {:.1f} ms = **{:.0f} tokens/s**\n", len, ms, len / (ms / 1e3));
+    md += fmt::format("- prefill {} tokens: {:.1f} ms = **{:.0f} tokens/s**\n", len, ms,
+                      len / (ms / 1e3));
   }
 
   // Device-tier capsules and TTFT.
-  md += "\n| context | cold prefill TTFT | restore TTFT (device tier) | speed-up | state bytes | snapshot | restore | restore GB/s |\n";
+  md +=
+      "\n| context | cold prefill TTFT | restore TTFT (device tier) | speed-up | state bytes | "
+      "snapshot | restore | restore GB/s |\n";
   md += "|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (int64_t len : ttft_lens) {
     const auto ids = random_ids(len, c.vocab, 4);
@@ -161,11 +170,13 @@ int main(int argc, char** argv) {
       first_rest = t.next_token(greedy);
       ttft.push_back(sync_ms(t0));
     }
-    if (first_cold != first_rest) std::fprintf(stderr, "WARNING: first token differs at %lld\n", static_cast<long long>(len));
+    if (first_cold != first_rest)
+      std::fprintf(stderr, "WARNING: first token differs at %lld\n", static_cast<long long>(len));
     const double bytes = static_cast<double>(cap.payload_bytes());
-    md += fmt::format("| {} | {:.2f} ms | {:.3f} ms | {:.0f}x | {:.1f} MB | {:.3f} ms | {:.3f} ms | {:.0f} |\n", len,
-                      median(cold), median(ttft), median(cold) / median(ttft), bytes / 1e6, median(snap), median(rest),
-                      bytes / (median(rest) * 1e6));
+    md += fmt::format(
+        "| {} | {:.2f} ms | {:.3f} ms | {:.0f}x | {:.1f} MB | {:.3f} ms | {:.3f} ms | {:.0f} |\n",
+        len, median(cold), median(ttft), median(cold) / median(ttft), bytes / 1e6, median(snap),
+        median(rest), bytes / (median(rest) * 1e6));
   }
   std::printf("%s\n", md.c_str());
   if (!out_md.empty()) std::ofstream(out_md) << md;

@@ -2,8 +2,8 @@
 // by side: "pp N" = tokens/s processing an N-token prompt from an empty context (one batch), and
 // "tg N" = tokens/s generating N tokens one at a time, after an untimed prefix of --depth tokens.
 // Prints one JSON object per line: {"test":"pp512","depth":0,"tps":[...],"avg":...}
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
@@ -47,8 +47,10 @@ int main(int argc, char** argv) {
     return v;
   };
   auto report = [&](const std::string& test, const std::vector<double>& tps) {
-    const double avg = std::accumulate(tps.begin(), tps.end(), 0.0) / static_cast<double>(tps.size());
-    std::printf("{\"test\":\"%s\",\"depth\":%d,\"threads\":%d,\"avg\":%.3f,\"tps\":[%s]}\n", test.c_str(), depth, threads, avg,
+    const double avg =
+        std::accumulate(tps.begin(), tps.end(), 0.0) / static_cast<double>(tps.size());
+    std::printf("{\"test\":\"%s\",\"depth\":%d,\"threads\":%d,\"avg\":%.3f,\"tps\":[%s]}\n",
+                test.c_str(), depth, threads, avg,
                 fmt::format("{:.3f}", fmt::join(tps, ",")).c_str());
     std::fflush(stdout);
   };

@@ -13,12 +13,17 @@
 
 namespace flashrt::testing {
 
-inline std::string ref_model_dir(const std::string& name) { return shared_dir() + "/reference/" + name; }
-inline std::string trained_model_dir(const std::string& name) { return shared_dir() + "/models/" + name; }
+inline std::string ref_model_dir(const std::string& name) {
+  return shared_dir() + "/reference/" + name;
+}
+inline std::string trained_model_dir(const std::string& name) {
+  return shared_dir() + "/models/" + name;
+}
 
 class Reference {
  public:
-  explicit Reference(const std::string& dir) : file_(SafetensorsFile::open(dir + "/reference.safetensors")) {}
+  explicit Reference(const std::string& dir)
+      : file_(SafetensorsFile::open(dir + "/reference.safetensors")) {}
   bool has(const std::string& name) const { return file_->find(name) != nullptr; }
   std::vector<int32_t> ids(const std::string& name) const {
     const auto& t = file_->get(name);

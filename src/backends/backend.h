@@ -1,5 +1,5 @@
-// The operations a model's forward pass is written in. A backend (CPU, CUDA) implements them over its
-// own memory; models call them and never see kernels. All activations are f32. Every value that
+// The operations a model's forward pass is written in. A backend (CPU, CUDA) implements them over
+// its own memory; models call them and never see kernels. All activations are f32. Every value that
 // changes from step to step (the position, the input ids) is read by the kernels from backend
 // memory, never passed as a host scalar, so a step can be captured once and replayed (CUDA graphs).
 #pragma once
@@ -35,19 +35,19 @@ struct GdnArgs {
   float* out;            // [T, Hv, dv]
   int T, n_k_heads, n_v_heads, k_dim, v_dim;
   bool tiled_heads;
-  const int64_t* pos;    // absolute position of the first token (chunk alignment)
+  const int64_t* pos;  // absolute position of the first token (chunk alignment)
   GdnMode mode;
 };
 
 struct AttentionArgs {
-  float* out;             // [T, Hq, hd]
-  const float* q;         // [T, Hq, hd]
-  const void* k_cache;    // [max_ctx, Hkv, hd] of kv_dtype, rows [0, pos + T) valid
+  float* out;           // [T, Hq, hd]
+  const float* q;       // [T, Hq, hd]
+  const void* k_cache;  // [max_ctx, Hkv, hd] of kv_dtype, rows [0, pos + T) valid
   const void* v_cache;
-  DType kv_dtype;         // F32 or F16
+  DType kv_dtype;  // F32 or F16
   int T, n_heads, n_kv_heads, head_dim;
   float scale;
-  const int64_t* pos;     // position of the first query
+  const int64_t* pos;  // position of the first query
 };
 
 class Backend {
@@ -88,8 +88,9 @@ class Backend {
                        const float* w, int rows, int dim, float eps) = 0;
   // out[t, n] = sum_k x[t, k] * W[n, k]   (out [T, W.rows], x [T, W.cols])
   virtual void matmul(float* out, const float* x, const Mat& w, int T) = 0;
-  virtual void add(float* x, const float* y, int64_t n) = 0;                            // x += y
-  virtual void swiglu(float* out, const float* gate, const float* up, int64_t n) = 0;  // silu(g) * u
+  virtual void add(float* x, const float* y, int64_t n) = 0;  // x += y
+  virtual void swiglu(float* out, const float* gate, const float* up,
+                      int64_t n) = 0;  // silu(g) * u
   // Rotate-half RoPE on the first rot_dim dims of each head of x [T, heads, head_dim], positions
   // *pos .. *pos + T - 1.
   virtual void rope(float* x, int T, int heads, int head_dim, int rot_dim, double theta,
@@ -102,7 +103,8 @@ class Backend {
   // Causal softmax attention of T queries over the cache rows [0, *pos + t].
   virtual void attention(const AttentionArgs& a) = 0;
   // x[r, :dim] *= sigmoid(gate[r * gate_stride + :dim])
-  virtual void sigmoid_gate(float* x, const float* gate, int rows, int dim, int64_t gate_stride) = 0;
+  virtual void sigmoid_gate(float* x, const float* gate, int rows, int dim,
+                            int64_t gate_stride) = 0;
   // Depthwise causal conv (kernel K, weights w [C, K]) + SiLU over x [T, C], continuing from
   // conv_state [K-1, C] (oldest first), which is updated to the last K-1 inputs.
   virtual void conv1d_silu(float* out, const float* x, float* conv_state, const float* w, int T,

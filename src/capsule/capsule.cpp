@@ -11,9 +11,12 @@ namespace flashrt {
 
 const char* tier_name(Tier t) {
   switch (t) {
-    case Tier::kDevice: return "device";
-    case Tier::kHost: return "host";
-    case Tier::kDisk: return "disk";
+    case Tier::kDevice:
+      return "device";
+    case Tier::kHost:
+      return "host";
+    case Tier::kDisk:
+      return "disk";
   }
   return "?";
 }
@@ -27,7 +30,9 @@ bool tier_from_name(const std::string& s, Tier* out) {
   return false;
 }
 
-std::string Fingerprint::hex() const { return fmt::format("{:016x}{:016x}", hi, lo); }
+std::string Fingerprint::hex() const {
+  return fmt::format("{:016x}{:016x}", hi, lo);
+}
 
 uint64_t Capsule::payload_bytes() const {
   uint64_t n = 0;
@@ -62,14 +67,17 @@ std::vector<CapsuleEntry> manifest_of(const StateLayout& layout, int64_t pos) {
   return entries;
 }
 
-std::string shape_str(const std::vector<int64_t>& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+std::string shape_str(const std::vector<int64_t>& s) {
+  return fmt::format("[{}]", fmt::join(s, ", "));
+}
 
 }  // namespace
 
-Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Fingerprint& fp, Tier tier,
-                       const std::string& path) {
+Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Fingerprint& fp,
+                       Tier tier, const std::string& path) {
   const StateLayout& layout = arena.layout();
-  FLASHRT_CHECK(pos >= 0 && pos <= layout.max_ctx(), "snapshot at position {} outside the context {}", pos, layout.max_ctx());
+  FLASHRT_CHECK(pos >= 0 && pos <= layout.max_ctx(),
+                "snapshot at position {} outside the context {}", pos, layout.max_ctx());
   Capsule c;
   c.fingerprint = fp;
   c.pos = pos;
@@ -80,13 +88,17 @@ Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Finge
     c.tier = Tier::kDevice;
     c.data = be.alloc(total);
     for (size_t i = 0; i < c.entries.size(); ++i)
-      if (c.entries[i].bytes) be.copy(c.data.get() + c.entries[i].offset, arena.region(static_cast<int>(i)), c.entries[i].bytes);
+      if (c.entries[i].bytes)
+        be.copy(c.data.get() + c.entries[i].offset, arena.region(static_cast<int>(i)),
+                c.entries[i].bytes);
     return c;
   }
   c.tier = Tier::kHost;
   c.data = host_buffer(total, "capsule payload");
   for (size_t i = 0; i < c.entries.size(); ++i)
-    if (c.entries[i].bytes) be.to_host(c.data.get() + c.entries[i].offset, arena.region(static_cast<int>(i)), c.entries[i].bytes);
+    if (c.entries[i].bytes)
+      be.to_host(c.data.get() + c.entries[i].offset, arena.region(static_cast<int>(i)),
+                 c.entries[i].bytes);
   if (tier == Tier::kDisk) {
     FLASHRT_CHECK(!path.empty(), "a disk capsule needs a file path");
     write_capsule_file(c, path);
@@ -118,9 +130,11 @@ void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& f
          c.fingerprint.hex(), fp.hex());
   }
   if (c.pos < 0 || c.pos > layout.max_ctx())
-    fail("capsule holds {} tokens but this session's context is {} (raise --ctx)", c.pos, layout.max_ctx());
+    fail("capsule holds {} tokens but this session's context is {} (raise --ctx)", c.pos,
+         layout.max_ctx());
   if (c.entries.size() != layout.regions().size())
-    fail("capsule has {} state regions, this session has {}", c.entries.size(), layout.regions().size());
+    fail("capsule has {} state regions, this session has {}", c.entries.size(),
+         layout.regions().size());
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const auto& e = c.entries[i];
     const auto& r = layout.regions()[i];
@@ -128,8 +142,8 @@ void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& f
     if (r.kind == RegionKind::kPositional) want[0] = c.pos;
     if (e.name != r.name || e.dtype != r.dtype || e.kind != r.kind || e.shape != want)
       fail("capsule region {} is '{}' {} {} {}, this session expects '{}' {} {} {}", i, e.name,
-           dtype_name(e.dtype), region_kind_name(e.kind), shape_str(e.shape), r.name, dtype_name(r.dtype),
-           region_kind_name(r.kind), shape_str(want));
+           dtype_name(e.dtype), region_kind_name(e.kind), shape_str(e.shape), r.name,
+           dtype_name(r.dtype), region_kind_name(r.kind), shape_str(want));
     if (e.bytes != r.live_bytes(c.pos))
       fail("capsule region '{}' holds {} bytes, expected {}", e.name, e.bytes, r.live_bytes(c.pos));
   }

@@ -52,11 +52,12 @@ class Capsule {
 
 // Copies the live bytes of every region of `arena` (position `pos`) into a new capsule in `tier`
 // (`path` names the file for the disk tier). The arena is not modified.
-Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Fingerprint& fp, Tier tier,
-                       const std::string& path = "");
+Capsule snapshot_arena(const Arena& arena, Backend& be, int64_t pos, const Fingerprint& fp,
+                       Tier tier, const std::string& path = "");
 
 // Checks that `c` fits `arena` (fingerprint, the closed set of regions with their dtypes, kinds and
-// shapes, position within the context) and throws an Error saying why not, before touching anything.
+// shapes, position within the context) and throws an Error saying why not, before touching
+// anything.
 void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& fp);
 
 // Copies a capsule back into the arena after check_compatible; a disk capsule is read and fully

@@ -5,8 +5,8 @@
 #include <xxhash.h>
 #include <zstd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -26,7 +26,9 @@ constexpr size_t kHeaderBytes = 64;
 constexpr uint32_t kFlagZstd = 1;
 constexpr int kMaxDims = 8;
 
-size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+size_t align64(size_t x) {
+  return (x + 63) / 64 * 64;
+}
 
 template <class T>
 void put(std::vector<uint8_t>& b, T v) {
@@ -60,7 +62,9 @@ class Reader {
   const std::string& what_;
 };
 
-uint64_t checksum(const uint8_t* p, size_t n) { return XXH3_64bits(p, n); }
+uint64_t checksum(const uint8_t* p, size_t n) {
+  return XXH3_64bits(p, n);
+}
 
 struct Parsed {
   Capsule capsule;  // no payload
@@ -74,12 +78,13 @@ struct Parsed {
 Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what) {
   Parsed p;
   Reader r(data, size, what);
-  if (size < kHeaderBytes || std::memcmp(data, kMagic, 8) != 0) fail("{}: not a flashrt capsule (bad magic)", what);
+  if (size < kHeaderBytes || std::memcmp(data, kMagic, 8) != 0)
+    fail("{}: not a flashrt capsule (bad magic)", what);
   r.bytes(8, "magic");
   p.version = r.get<uint32_t>("version");
   if (p.version != kCapsuleFormatVersion)
-    fail("{}: capsule format version {} is not supported (this flashrt reads version {})", what, p.version,
-         kCapsuleFormatVersion);
+    fail("{}: capsule format version {} is not supported (this flashrt reads version {})", what,
+         p.version, kCapsuleFormatVersion);
   const uint32_t flags = r.get<uint32_t>("flags");
   if (flags & ~kFlagZstd) fail("{}: unknown capsule flags {:#x}", what, flags);
   p.zstd = flags & kFlagZstd;
@@ -90,7 +95,8 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
   r.get<uint32_t>("reserved");
   const uint64_t manifest_bytes = r.get<uint64_t>("manifest size");
   const uint64_t header_sum = r.get<uint64_t>("header checksum");
-  if (manifest_bytes > size - kHeaderBytes) fail("{}: truncated capsule (manifest of {} bytes)", what, manifest_bytes);
+  if (manifest_bytes > size - kHeaderBytes)
+    fail("{}: truncated capsule (manifest of {} bytes)", what, manifest_bytes);
   {  // the checksum covers the header's first 56 bytes and the manifest
     XXH3_state_t* st = XXH3_createState();
     XXH3_64bits_reset(st);
@@ -98,7 +104,8 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
     XXH3_64bits_update(st, data + kHeaderBytes, manifest_bytes);
     const uint64_t sum = XXH3_64bits_digest(st);
     XXH3_freeState(st);
-    if (sum != header_sum) fail("{}: capsule header or manifest is corrupted (checksum mismatch)", what);
+    if (sum != header_sum)
+      fail("{}: capsule header or manifest is corrupted (checksum mismatch)", what);
   }
   if (p.capsule.pos < 0) fail("{}: negative position {}", what, p.capsule.pos);
   if (n > 100000) fail("{}: implausible number of regions {}", what, n);
@@ -112,34 +119,43 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
     CapsuleEntry e;
     const uint16_t len = m.get<uint16_t>("region name length");
     e.name = m.bytes(len, "region name");
-    const uint8_t dt = m.get<uint8_t>("dtype"), kind = m.get<uint8_t>("kind"), nd = m.get<uint8_t>("rank");
+    const uint8_t dt = m.get<uint8_t>("dtype"), kind = m.get<uint8_t>("kind"),
+                  nd = m.get<uint8_t>("rank");
     m.get<uint8_t>("reserved");
-    if (dt > static_cast<uint8_t>(DType::U8)) fail("{}: region '{}' has unknown dtype {}", what, e.name, dt);
-    if (kind > static_cast<uint8_t>(RegionKind::kMeta)) fail("{}: region '{}' has unknown kind {}", what, e.name, kind);
+    if (dt > static_cast<uint8_t>(DType::U8))
+      fail("{}: region '{}' has unknown dtype {}", what, e.name, dt);
+    if (kind > static_cast<uint8_t>(RegionKind::kMeta))
+      fail("{}: region '{}' has unknown kind {}", what, e.name, kind);
     if (nd > kMaxDims) fail("{}: region '{}' has rank {}", what, e.name, nd);
     e.dtype = static_cast<DType>(dt);
     e.kind = static_cast<RegionKind>(kind);
     int64_t elems = 1;
     for (int d = 0; d < nd; ++d) {
       const int64_t x = m.get<int64_t>("shape");
-      if (x < 0 || x > (int64_t{1} << 40)) fail("{}: region '{}' has dimension {}", what, e.name, x);
+      if (x < 0 || x > (int64_t{1} << 40))
+        fail("{}: region '{}' has dimension {}", what, e.name, x);
       e.shape.push_back(x);
       // Checked before multiplying: 2^40 x 2^40 would overflow int64 (found by the fuzz target).
-      if (x != 0 && elems > (int64_t{1} << 42) / x) fail("{}: region '{}' is implausibly large", what, e.name);
+      if (x != 0 && elems > (int64_t{1} << 42) / x)
+        fail("{}: region '{}' is implausibly large", what, e.name);
       elems *= x;
     }
     if (e.kind == RegionKind::kPositional && (e.shape.empty() || e.shape[0] != p.capsule.pos))
       fail("{}: positional region '{}' does not hold {} rows", what, e.name, p.capsule.pos);
-    if (elems % dtype_info(e.dtype).block_elems != 0) fail("{}: region '{}' is not whole blocks", what, e.name);
+    if (elems % dtype_info(e.dtype).block_elems != 0)
+      fail("{}: region '{}' is not whole blocks", what, e.name);
     e.bytes = m.get<uint64_t>("raw size");
     const uint64_t stored = m.get<uint64_t>("stored size");
     const uint64_t off = m.get<uint64_t>("offset");
     e.checksum = m.get<uint64_t>("checksum");
     if (e.bytes != dtype_bytes(e.dtype, elems))
-      fail("{}: region '{}' claims {} bytes but its shape needs {}", what, e.name, e.bytes, dtype_bytes(e.dtype, elems));
-    if (!p.zstd && stored != e.bytes) fail("{}: region '{}' stored size {} != {}", what, e.name, stored, e.bytes);
+      fail("{}: region '{}' claims {} bytes but its shape needs {}", what, e.name, e.bytes,
+           dtype_bytes(e.dtype, elems));
+    if (!p.zstd && stored != e.bytes)
+      fail("{}: region '{}' stored size {} != {}", what, e.name, stored, e.bytes);
     if (off > payload_size || stored > payload_size - off)
-      fail("{}: truncated capsule: region '{}' ({} bytes at {}) runs past the end of the file", what, e.name, stored, off);
+      fail("{}: truncated capsule: region '{}' ({} bytes at {}) runs past the end of the file",
+           what, e.name, stored, off);
     ranges.emplace_back(off, off + stored);
     e.offset = raw_off;  // offset within the decompressed payload
     raw_off += e.bytes;
@@ -153,8 +169,8 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
   // Every payload is padded to 64 bytes, so the size of an intact file is known exactly.
   const uint64_t end = ranges.empty() ? 0 : align64(ranges.back().second);
   if (payload_size != end)
-    fail("{}: {} capsule: {} payload bytes, expected {}", what, payload_size < end ? "truncated" : "oversized",
-         payload_size, end);
+    fail("{}: {} capsule: {} payload bytes, expected {}", what,
+         payload_size < end ? "truncated" : "oversized", payload_size, end);
   return p;
 }
 
@@ -179,7 +195,8 @@ void write_all(int fd, const uint8_t* p, size_t n, const std::string& path) {
 
 }  // namespace
 
-uint64_t write_capsule_file(const Capsule& c, const std::string& path, const CapsuleWriteOptions& o) {
+uint64_t write_capsule_file(const Capsule& c, const std::string& path,
+                            const CapsuleWriteOptions& o) {
   FLASHRT_CHECK(c.tier == Tier::kHost && c.data, "only a host capsule can be written to a file");
   // Payloads (compressed when asked), then the manifest that points at them.
   std::vector<std::vector<uint8_t>> compressed(c.entries.size());
@@ -192,7 +209,8 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path, const Cap
     uint64_t len = e.bytes;
     if (o.zstd && e.bytes > 0) {
       compressed[i].resize(ZSTD_compressBound(e.bytes));
-      const size_t z = ZSTD_compress(compressed[i].data(), compressed[i].size(), raw, e.bytes, o.zstd_level);
+      const size_t z =
+          ZSTD_compress(compressed[i].data(), compressed[i].size(), raw, e.bytes, o.zstd_level);
       if (ZSTD_isError(z)) fail("{}: compression failed: {}", path, ZSTD_getErrorName(z));
       compressed[i].resize(z);
       len = z;
@@ -204,7 +222,8 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path, const Cap
   std::vector<uint8_t> manifest;
   for (size_t i = 0; i < c.entries.size(); ++i) {
     const auto& e = c.entries[i];
-    FLASHRT_CHECK(e.name.size() < 65536 && e.shape.size() <= kMaxDims, "region '{}' cannot be stored", e.name);
+    FLASHRT_CHECK(e.name.size() < 65536 && e.shape.size() <= kMaxDims,
+                  "region '{}' cannot be stored", e.name);
     put<uint16_t>(manifest, static_cast<uint16_t>(e.name.size()));
     manifest.insert(manifest.end(), e.name.begin(), e.name.end());
     put<uint8_t>(manifest, static_cast<uint8_t>(e.dtype));
@@ -251,7 +270,8 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path, const Cap
     write_all(fd, zeros, align64(total) - total, tmp);
     total = align64(total);
     for (size_t i = 0; i < c.entries.size(); ++i) {
-      const uint8_t* p = o.zstd && c.entries[i].bytes ? compressed[i].data() : c.data.get() + c.entries[i].offset;
+      const uint8_t* p =
+          o.zstd && c.entries[i].bytes ? compressed[i].data() : c.data.get() + c.entries[i].offset;
       write_all(fd, p, stored_len[i], tmp);
       write_all(fd, zeros, align64(stored_len[i]) - stored_len[i], tmp);
       total += align64(stored_len[i]);
@@ -272,7 +292,8 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path, const Cap
     fail("{}: cannot rename the finished capsule into place: {}", path, ec.message());
   }
   // Make the rename itself durable.
-  const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
+  const std::string dir =
+      fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -294,9 +315,12 @@ Capsule parse_capsule_bytes(const uint8_t* data, size_t size, const std::string&
     uint8_t* dst = c.data.get() + e.offset;
     if (p.zstd && e.bytes > 0) {
       const unsigned long long n = ZSTD_getFrameContentSize(src, stored);
-      if (n != e.bytes) fail("{}: region '{}' is corrupted (compressed frame holds {} bytes, expected {})", what, e.name, n, e.bytes);
+      if (n != e.bytes)
+        fail("{}: region '{}' is corrupted (compressed frame holds {} bytes, expected {})", what,
+             e.name, n, e.bytes);
       const size_t z = ZSTD_decompress(dst, e.bytes, src, stored);
-      if (ZSTD_isError(z) || z != e.bytes) fail("{}: region '{}' is corrupted (cannot decompress)", what, e.name);
+      if (ZSTD_isError(z) || z != e.bytes)
+        fail("{}: region '{}' is corrupted (cannot decompress)", what, e.name);
     } else if (e.bytes > 0) {
       std::memcpy(dst, src, e.bytes);
     }

@@ -21,7 +21,8 @@ struct CapsuleWriteOptions {
 };
 
 // Writes a host-tier capsule (computing missing checksums). Returns the file size.
-uint64_t write_capsule_file(const Capsule& c, const std::string& path, const CapsuleWriteOptions& o = {});
+uint64_t write_capsule_file(const Capsule& c, const std::string& path,
+                            const CapsuleWriteOptions& o = {});
 
 // Reads and validates a capsule file completely (header, manifest, sizes, checksums) into a host
 // capsule; any problem is an Error naming the file and what is wrong.

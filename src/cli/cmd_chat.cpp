@@ -67,11 +67,15 @@ void chat(const ChatCliOptions& o) {
 
   std::vector<ChatMessage> messages;
   if (!o.system.empty()) messages.push_back({"system", o.system, ""});
-  tok.render_chat(std::vector<ChatMessage>{{"user", "check", ""}}, copt);  // template errors up front
+  tok.render_chat(std::vector<ChatMessage>{{"user", "check", ""}},
+                  copt);  // template errors up front
 
   const bool tty = ::isatty(STDIN_FILENO);
   std::signal(SIGINT, on_sigint);
-  if (tty) std::printf("flashrt chat — %s. /reset clears the conversation, /exit quits, Ctrl-C stops an answer.\n", model.path.c_str());
+  if (tty)
+    std::printf(
+        "flashrt chat — %s. /reset clears the conversation, /exit quits, Ctrl-C stops an answer.\n",
+        model.path.c_str());
   std::string line;
   while (read_line(tty, &line)) {
     if (line == "/exit" || line == "/quit") break;
@@ -107,7 +111,8 @@ void chat(const ChatCliOptions& o) {
     if (r.finish == FinishReason::kCancelled) std::printf(" [interrupted]");
     if (r.finish == FinishReason::kContextFull) std::printf(" [context full: /reset to continue]");
     std::printf("\n");
-    if (!answer.empty() && std::find(stops.begin(), stops.end(), answer.back()) != stops.end()) answer.pop_back();
+    if (!answer.empty() && std::find(stops.begin(), stops.end(), answer.back()) != stops.end())
+      answer.pop_back();
     std::string text = tok.decode(answer, /*skip_special=*/true);
     ChatMessage reply{"assistant", text, ""};
     if (const auto end = text.find("</think>"); end != std::string::npos) {  // keep reasoning apart
@@ -128,7 +133,8 @@ void register_chat(CLI::App& app) {
   add_model_options(cmd, o->m);
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--system", o->system, "System prompt");
-  cmd->add_option("--chat-template", o->chat_template, "Use a known template: chatml, qwen3, qwen3.5");
+  cmd->add_option("--chat-template", o->chat_template,
+                  "Use a known template: chatml, qwen3, qwen3.5");
   cmd->add_flag("--no-think", o->no_think, "Ask thinking models to answer without thinking");
   cmd->add_option("-n,--n-predict", o->n, "Maximum tokens per answer")->capture_default_str();
   cmd->callback([o] { chat(*o); });

@@ -43,7 +43,9 @@ def main(argv):
 )";
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 struct DemoOptions {
   ModelOptions m;
@@ -58,11 +60,13 @@ void demo(const DemoOptions& o) {
   const Tokenizer tok = load_tokenizer(o.m.model);
   const auto prompt = tok.encode(o.prompt);
   const SessionOptions so = session_options(o.m);
-  auto text = [&](const std::vector<int32_t>& ids) { return tok.decode(ids, /*skip_special=*/true); };
+  auto text = [&](const std::vector<int32_t>& ids) {
+    return tok.decode(ids, /*skip_special=*/true);
+  };
   const SamplerParams greedy = SamplerParams::greedy();
 
-  std::printf("== flashrt demo: %s (%s, %.1f M parameters), %zu-token prompt\n\n", model.path.c_str(),
-              model.cfg.arch.c_str(), model.param_count() / 1e6, prompt.size());
+  std::printf("== flashrt demo: %s (%s, %.1f M parameters), %zu-token prompt\n\n",
+              model.path.c_str(), model.cfg.arch.c_str(), model.param_count() / 1e6, prompt.size());
 
   // 1. Cold start: prefill the prompt, first token.
   Session s(model, be, so);
@@ -84,7 +88,8 @@ void demo(const DemoOptions& o) {
 
   // 3. Generate, restore, generate again.
   const auto first = base.generate(o.n, greedy, {}).tokens;
-  std::printf("-- greedy continuation:\n%s%s\n\n", o.prompt.substr(o.prompt.size() > 120 ? o.prompt.size() - 120 : 0).c_str(),
+  std::printf("-- greedy continuation:\n%s%s\n\n",
+              o.prompt.substr(o.prompt.size() > 120 ? o.prompt.size() - 120 : 0).c_str(),
               text(first).c_str());
   t = Clock::now();
   base.restore(host);
@@ -92,7 +97,8 @@ void demo(const DemoOptions& o) {
   const double restore_ttft = ms_since(t);
   base.restore(host);
   const auto again = base.generate(o.n, greedy, {}).tokens;
-  std::printf("-- after restore: %s\n\n", again == first ? "identical tokens" : "DIFFERENT tokens (bug)");
+  std::printf("-- after restore: %s\n\n",
+              again == first ? "identical tokens" : "DIFFERENT tokens (bug)");
 
   // 4. From disk, in a brand-new session.
   Session fresh(model, be, so);
@@ -110,17 +116,19 @@ void demo(const DemoOptions& o) {
   for (uint64_t seed : {1, 2}) {
     auto f = base.fork();
     f->seed(seed);
-    std::printf("-- fork %llu (temperature 0.9, seed %llu):\n...%s\n\n", static_cast<unsigned long long>(seed),
-                static_cast<unsigned long long>(seed), text(f->generate(o.n, warm, {}).tokens).c_str());
+    std::printf("-- fork %llu (temperature 0.9, seed %llu):\n...%s\n\n",
+                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
+                text(f->generate(o.n, warm, {}).tokens).c_str());
   }
 
   std::printf("== time to first token after a %zu-token prompt\n", prompt.size());
   std::printf("   cold prefill            %8.2f ms\n", cold_ttft);
-  std::printf("   restore (host memory)   %8.2f ms   %.1fx faster\n", restore_ttft, cold_ttft / restore_ttft);
-  std::printf("   restore (capsule file)  %8.2f ms   %.1fx faster%s\n", disk_ttft, cold_ttft / disk_ttft,
-              disk_same ? "" : "  (tokens DIFFER: bug)");
-  std::printf("   snapshot %.2f ms to memory, %.2f ms to %s; %.2f MB of state\n", snap_ms, save_ms, file.c_str(),
-              host.payload_bytes() / 1e6);
+  std::printf("   restore (host memory)   %8.2f ms   %.1fx faster\n", restore_ttft,
+              cold_ttft / restore_ttft);
+  std::printf("   restore (capsule file)  %8.2f ms   %.1fx faster%s\n", disk_ttft,
+              cold_ttft / disk_ttft, disk_same ? "" : "  (tokens DIFFER: bug)");
+  std::printf("   snapshot %.2f ms to memory, %.2f ms to %s; %.2f MB of state\n", snap_ms, save_ms,
+              file.c_str(), host.payload_bytes() / 1e6);
   std::filesystem::remove(file);
   if (again != first || !disk_same) fail("restored sessions did not continue identically");
 }

@@ -18,21 +18,23 @@ void register_info(CLI::App& app) {
     m->state_bytes(&per_token, &fixed);
     std::printf("model:        %s (%s)\n", m->path.c_str(), m->format.c_str());
     std::printf("architecture: %s\n", c.arch.c_str());
-    std::printf("parameters:   %.2f M (%.1f MB of weights)\n", m->param_count() / 1e6, m->weight_bytes() / 1e6);
+    std::printf("parameters:   %.2f M (%.1f MB of weights)\n", m->param_count() / 1e6,
+                m->weight_bytes() / 1e6);
     std::printf("vocab:        %lld\n", static_cast<long long>(c.vocab));
     std::printf("hidden:       %lld, ffn %lld, layers %d (%d attention, %d gated deltanet)\n",
                 static_cast<long long>(c.hidden), static_cast<long long>(c.ffn), c.n_layers,
                 c.n_layers_of(LayerKind::kAttention), c.n_layers_of(LayerKind::kGatedDeltaNet));
-    std::printf("attention:    %d heads, %d kv heads, head dim %d, rope dims %d, theta %g%s\n", c.n_heads,
-                c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta, c.attn_output_gate ? ", output gate" : "");
+    std::printf("attention:    %d heads, %d kv heads, head dim %d, rope dims %d, theta %g%s\n",
+                c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta,
+                c.attn_output_gate ? ", output gate" : "");
     if (c.n_layers_of(LayerKind::kGatedDeltaNet) > 0)
-      std::printf("deltanet:     %d key heads x %d, %d value heads x %d, conv %d\n", c.gdn_k_heads, c.gdn_k_dim,
-                  c.gdn_v_heads, c.gdn_v_dim, c.conv_kernel);
+      std::printf("deltanet:     %d key heads x %d, %d value heads x %d, conv %d\n", c.gdn_k_heads,
+                  c.gdn_k_dim, c.gdn_v_heads, c.gdn_v_dim, c.conv_kernel);
     std::printf("embeddings:   %s\n", c.tied_embeddings ? "tied" : "untied");
     std::printf("context:      %lld trained\n", static_cast<long long>(c.max_positions));
     std::printf("cpu kernels:  %s\n", cpu::kernel_isa());
-    std::printf("state:        %zu bytes per token + %zu bytes fixed (+ %lld bytes of logits)\n", per_token, fixed,
-                static_cast<long long>(c.vocab * 4));
+    std::printf("state:        %zu bytes per token + %zu bytes fixed (+ %lld bytes of logits)\n",
+                per_token, fixed, static_cast<long long>(c.vocab * 4));
   });
 }
 

@@ -11,7 +11,8 @@ void register_logits(CLI::App& app) {
     std::string ids, out;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("logits", "Write the logits of one forward pass as a NumPy .npy file");
+  auto* cmd =
+      app.add_subcommand("logits", "Write the logits of one forward pass as a NumPy .npy file");
   add_model_options(cmd, o->m);
   cmd->add_option("--ids", o->ids, "Token ids: 1,2,3")->required();
   cmd->add_option("-o,--output", o->out, "Output .npy path")->required();

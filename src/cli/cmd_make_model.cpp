@@ -15,15 +15,21 @@ void register_make_model(CLI::App& app) {
     uint64_t seed = 0;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("make-model", "Write a random-weight model with a real shape (for benchmarks)");
-  cmd->add_option("--arch", o->arch, "qwen3 or qwen3_5")->check(CLI::IsMember({"qwen3", "qwen3_5"}))->capture_default_str();
-  cmd->add_option("--shape", o->shape, "qwen3: 0.6b, tiny; qwen3_5: 0.8b, tiny")->capture_default_str();
+  auto* cmd = app.add_subcommand("make-model",
+                                 "Write a random-weight model with a real shape (for benchmarks)");
+  cmd->add_option("--arch", o->arch, "qwen3 or qwen3_5")
+      ->check(CLI::IsMember({"qwen3", "qwen3_5"}))
+      ->capture_default_str();
+  cmd->add_option("--shape", o->shape, "qwen3: 0.6b, tiny; qwen3_5: 0.8b, tiny")
+      ->capture_default_str();
   cmd->add_option("-o,--output", o->out, "Output .gguf")->required();
-  cmd->add_option("--type", o->type, "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
+  cmd->add_option("--type", o->type,
+                  "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  cmd->add_option("--tokenizer", o->tokenizer, "Embed this tokenizer (HF folder, tokenizer.json or GGUF)");
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "Embed this tokenizer (HF folder, tokenizer.json or GGUF)");
   cmd->callback([o] {
     DType type;
     if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
@@ -34,8 +40,9 @@ void register_make_model(CLI::App& app) {
     m->arch->write_gguf(*m, w, type);
     if (!o->tokenizer.empty()) {
       TokenizerData d = load_tokenizer(o->tokenizer).to_data();
-      FLASHRT_CHECK(static_cast<int64_t>(d.tokens.size()) <= c.vocab, "the tokenizer has {} tokens, more than the model's {}",
-                    d.tokens.size(), c.vocab);
+      FLASHRT_CHECK(static_cast<int64_t>(d.tokens.size()) <= c.vocab,
+                    "the tokenizer has {} tokens, more than the model's {}", d.tokens.size(),
+                    c.vocab);
       // Pad the vocabulary to the embedding rows, as llama.cpp's converter does ([PADn], unused).
       for (int64_t i = static_cast<int64_t>(d.tokens.size()); i < c.vocab; ++i) {
         d.tokens.push_back(fmt::format("[PAD{}]", i));
@@ -44,8 +51,8 @@ void register_make_model(CLI::App& app) {
       write_tokenizer_gguf(d, w);
     }
     w.write(o->out, "writing " + o->out);
-    std::fprintf(stderr, "wrote %s: %s %s, %.1f M parameters, %s\n", o->out.c_str(), o->arch.c_str(), o->shape.c_str(),
-                 m->param_count() / 1e6, o->type.c_str());
+    std::fprintf(stderr, "wrote %s: %s %s, %.1f M parameters, %s\n", o->out.c_str(),
+                 o->arch.c_str(), o->shape.c_str(), m->param_count() / 1e6, o->type.c_str());
   });
 }
 

@@ -31,13 +31,15 @@ void register_perplexity(CLI::App& app) {
     auto loaded = load(o->m);
     const auto ids = load_tokenizer(o->m.model).encode(ss.str(), /*parse_special=*/false);
     std::optional<Progress> bar;
-    const auto r = perplexity(*loaded.model, *loaded.backend, ids, o->window, [&](int done, int total) {
-      if (!bar) bar.emplace("perplexity", static_cast<uint64_t>(total));
-      bar->update(static_cast<uint64_t>(done));
-    });
+    const auto r =
+        perplexity(*loaded.model, *loaded.backend, ids, o->window, [&](int done, int total) {
+          if (!bar) bar.emplace("perplexity", static_cast<uint64_t>(total));
+          bar->update(static_cast<uint64_t>(done));
+        });
     if (bar) bar->finish();
-    std::printf("perplexity %.4f (mean NLL %.5f nats) over %lld tokens in %d windows of %d\n", r.perplexity, r.mean_nll,
-                static_cast<long long>(r.tokens_scored), r.windows, o->window);
+    std::printf("perplexity %.4f (mean NLL %.5f nats) over %lld tokens in %d windows of %d\n",
+                r.perplexity, r.mean_nll, static_cast<long long>(r.tokens_scored), r.windows,
+                o->window);
   });
 }
 

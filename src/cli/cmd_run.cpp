@@ -1,7 +1,7 @@
 // flashrt run: prefill a prompt and stream a continuation.
 #include <chrono>
-#include <optional>
 #include <cstdio>
+#include <optional>
 
 #include "capsule/capsule_file.h"
 #include "cli/common.h"
@@ -40,14 +40,17 @@ void run(const RunOptions& o) {
     }
   }
   const bool print_ids = o.print_ids || !tok;
-  std::vector<int32_t> prompt = o.ids.empty() ? (tok ? tok->encode(o.prompt) : std::vector<int32_t>{}) : parse_ids(o.ids);
+  std::vector<int32_t> prompt =
+      o.ids.empty() ? (tok ? tok->encode(o.prompt) : std::vector<int32_t>{}) : parse_ids(o.ids);
   if (!o.capsule.empty()) {
     // Continue from a saved boundary: the capsule holds the whole state, nothing is re-prefilled.
     const auto t = std::chrono::steady_clock::now();
     s.restore(read_capsule_file(o.capsule));
     if (o.stats)
-      std::fprintf(stderr, "restored %lld tokens from %s in %.2f ms\n", static_cast<long long>(s.pos()),
-                   o.capsule.c_str(), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+      std::fprintf(
+          stderr, "restored %lld tokens from %s in %.2f ms\n", static_cast<long long>(s.pos()),
+          o.capsule.c_str(),
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
   } else {
     FLASHRT_CHECK(!prompt.empty(), "the prompt is empty (give -p TEXT or --ids)");
   }
@@ -90,9 +93,11 @@ void run(const RunOptions& o) {
   if (o.stats) {
     const double pre = std::chrono::duration<double>(t1 - t0).count();
     const double gen = std::chrono::duration<double>(t2 - t1).count();
-    std::fprintf(stderr, "prompt: %zu tokens in %.3f s (%.1f t/s); generated %zu tokens in %.3f s (%.1f t/s); finish: %s\n",
-                 prompt.size(), pre, prompt.size() / pre, r.tokens.size(), gen, r.tokens.size() / gen,
-                 finish_reason_name(r.finish));
+    std::fprintf(stderr,
+                 "prompt: %zu tokens in %.3f s (%.1f t/s); generated %zu tokens in %.3f s (%.1f "
+                 "t/s); finish: %s\n",
+                 prompt.size(), pre, prompt.size() / pre, r.tokens.size(), gen,
+                 r.tokens.size() / gen, finish_reason_name(r.finish));
   }
 }
 
@@ -104,7 +109,8 @@ void register_run(CLI::App& app) {
   add_model_options(cmd, o->m);
   auto* ids = cmd->add_option("--ids", o->ids, "Prompt as token ids: 1,2,3");
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->excludes(ids);
-  cmd->add_option("--capsule", o->capsule, "Start from a capsule file (flashrt capsule save); -p/--ids then add to it");
+  cmd->add_option("--capsule", o->capsule,
+                  "Start from a capsule file (flashrt capsule save); -p/--ids then add to it");
   cmd->add_option("-n,--n-predict", o->n, "Maximum tokens to generate")->capture_default_str();
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--stop-ids", o->stop_ids, "Extra token ids that end generation: 5,6");

@@ -17,7 +17,9 @@ void register_tokenize(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   auto* tok = app.add_subcommand("tokenize", "Print the token ids of a text");
-  tok->add_option("-m,--model", o->model, "HF folder, tokenizer.json (or a folder holding it) or .gguf")->required();
+  tok->add_option("-m,--model", o->model,
+                  "HF folder, tokenizer.json (or a folder holding it) or .gguf")
+      ->required();
   auto* p = tok->add_option("-p,--prompt", o->prompt, "Text to tokenize");
   tok->add_option("-f,--file", o->file, "Read the text from a file")->excludes(p);
   tok->add_flag("--json", o->json, "Print JSON with ids and pieces");

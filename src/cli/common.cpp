@@ -9,10 +9,13 @@
 namespace flashrt::cli {
 
 void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session) {
-  cmd->add_option("-m,--model", o.model, "Model: an HF folder (config.json + safetensors) or a .gguf file")
+  cmd->add_option("-m,--model", o.model,
+                  "Model: an HF folder (config.json + safetensors) or a .gguf file")
       ->required();
   cmd->add_option("-t,--threads", o.threads, "CPU threads (default: all cores)");
-  cmd->add_option("-d,--device", o.device, "Backend: cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  cmd->add_option("-d,--device", o.device, "Backend: cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   if (!with_session) return;
   cmd->add_option("--ctx", o.ctx, "Context size: tokens of state allocated for the sequence")
       ->capture_default_str();
@@ -32,7 +35,8 @@ void add_sampling_options(CLI::App* cmd, SamplingOptions& o) {
   cmd->add_option("--top-k", o.top_k, "Top-k (0 = off)")->capture_default_str();
   cmd->add_option("--top-p", o.top_p, "Top-p (1 = off)")->capture_default_str();
   cmd->add_option("--min-p", o.min_p, "Min-p (0 = off)")->capture_default_str();
-  cmd->add_option("--repeat-penalty", o.repeat_penalty, "Repetition penalty over the last 64 tokens (1 = off)")
+  cmd->add_option("--repeat-penalty", o.repeat_penalty,
+                  "Repetition penalty over the last 64 tokens (1 = off)")
       ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Sampling seed (default: random)");
 }
@@ -56,7 +60,8 @@ Loaded load(const ModelOptions& o) {
   Loaded l;
   l.backend = make_backend(o.device);
   l.model = load_model(o.model);
-  if (l.backend->name() != "cpu") l.model->weights_hash();  // capsule fingerprints read host weights
+  if (l.backend->name() != "cpu")
+    l.model->weights_hash();  // capsule fingerprints read host weights
   l.backend->upload_weights(l.model->w);
   return l;
 }
@@ -66,7 +71,9 @@ SessionOptions session_options(const ModelOptions& o) {
   s.max_ctx = o.ctx;
   s.max_batch = o.batch;
   s.kv_dtype = o.kv_type == "f16" ? DType::F16 : DType::F32;
-  s.gdn_mode = o.gdn == "recurrent" ? GdnMode::kRecurrent : o.gdn == "chunked" ? GdnMode::kChunked : GdnMode::kAuto;
+  s.gdn_mode = o.gdn == "recurrent" ? GdnMode::kRecurrent
+               : o.gdn == "chunked" ? GdnMode::kChunked
+                                    : GdnMode::kAuto;
   return s;
 }
 
@@ -87,8 +94,10 @@ std::vector<int32_t> parse_ids(const std::string& s) {
     cur.clear();
   };
   for (char c : s) {
-    if (c == ',' || c == ' ' || c == '\t' || c == '\n') flush();
-    else cur += c;
+    if (c == ',' || c == ' ' || c == '\t' || c == '\n')
+      flush();
+    else
+      cur += c;
   }
   flush();
   return ids;

@@ -1,8 +1,8 @@
 #include "core/arena.h"
 
+#include <fmt/format.h>
 #include <cstdlib>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/host_memory.h"
@@ -11,14 +11,19 @@ namespace flashrt {
 
 namespace {
 constexpr size_t kAlign = 256;
-size_t align_up(size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+size_t align_up(size_t x) {
+  return (x + kAlign - 1) / kAlign * kAlign;
+}
 }  // namespace
 
 const char* region_kind_name(RegionKind k) {
   switch (k) {
-    case RegionKind::kPositional: return "positional";
-    case RegionKind::kFixed: return "fixed";
-    case RegionKind::kMeta: return "meta";
+    case RegionKind::kPositional:
+      return "positional";
+    case RegionKind::kFixed:
+      return "fixed";
+    case RegionKind::kMeta:
+      return "meta";
   }
   return "?";
 }
@@ -29,7 +34,9 @@ int64_t RegionSpec::elements() const {
   return n;
 }
 
-size_t RegionSpec::bytes() const { return dtype_bytes(dtype, elements()); }
+size_t RegionSpec::bytes() const {
+  return dtype_bytes(dtype, elements());
+}
 
 size_t RegionSpec::bytes_per_row() const {
   if (kind != RegionKind::kPositional || shape.empty() || shape[0] == 0) return bytes();
@@ -44,7 +51,8 @@ size_t RegionSpec::live_bytes(int64_t pos) const {
 void StateLayout::add(RegionSpec spec) {
   FLASHRT_CHECK(find(spec.name) < 0, "state layout: duplicate region '{}'", spec.name);
   if (spec.kind == RegionKind::kPositional) {
-    FLASHRT_CHECK(!spec.shape.empty(), "state layout: positional region '{}' has no shape", spec.name);
+    FLASHRT_CHECK(!spec.shape.empty(), "state layout: positional region '{}' has no shape",
+                  spec.name);
     FLASHRT_CHECK(max_ctx_ == 0 || max_ctx_ == spec.shape[0],
                   "state layout: positional region '{}' has {} rows, others {}", spec.name,
                   spec.shape[0], max_ctx_);
@@ -81,7 +89,8 @@ Arena::~Arena() {
 std::unique_ptr<Arena> Arena::host(std::shared_ptr<const StateLayout> layout) {
   const size_t n = std::max<size_t>(kAlign, layout->total_bytes());
   uint8_t* p = host_alloc(align_up(n), "slot state", /*zero=*/true);
-  return std::make_unique<Arena>(std::move(layout), p, [](uint8_t* q) { host_free(q); }, true);
+  return std::make_unique<Arena>(
+      std::move(layout), p, [](uint8_t* q) { host_free(q); }, true);
 }
 
 uint8_t* Arena::region(const std::string& name) const {

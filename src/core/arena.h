@@ -1,6 +1,6 @@
 // The state arena: a sequence's whole live execution state as a closed list of named regions, laid
-// out once per slot. Nothing that affects the next token lives outside it, so copying the live bytes of
-// every region (a capsule) and copying them back reproduces the next token bit for bit.
+// out once per slot. Nothing that affects the next token lives outside it, so copying the live
+// bytes of every region (a capsule) and copying them back reproduces the next token bit for bit.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -58,8 +58,8 @@ class StateLayout {
 // (a backend) passes a deleter. Host arenas come from Arena::host().
 class Arena {
  public:
-  Arena(std::shared_ptr<const StateLayout> layout, uint8_t* base, std::function<void(uint8_t*)> free_fn,
-        bool on_host);
+  Arena(std::shared_ptr<const StateLayout> layout, uint8_t* base,
+        std::function<void(uint8_t*)> free_fn, bool on_host);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;

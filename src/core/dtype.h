@@ -16,11 +16,16 @@ struct DTypeInfo {
 };
 
 const DTypeInfo& dtype_info(DType t);
-inline std::string_view dtype_name(DType t) { return dtype_info(t).name; }
-inline bool dtype_is_quantized(DType t) { return dtype_info(t).block_elems > 1; }
+inline std::string_view dtype_name(DType t) {
+  return dtype_info(t).name;
+}
+inline bool dtype_is_quantized(DType t) {
+  return dtype_info(t).block_elems > 1;
+}
 // Parses a name as printed by dtype_name ("f32", "bf16", "q8_0", ...), case-insensitive.
 bool dtype_from_name(std::string_view name, DType* out);
-// Bytes of `n` elements; `n` must be a multiple of the block size (checked by callers that parse files).
+// Bytes of `n` elements; `n` must be a multiple of the block size (checked by callers that parse
+// files).
 inline size_t dtype_bytes(DType t, int64_t n) {
   const auto& i = dtype_info(t);
   return static_cast<size_t>(n / i.block_elems) * static_cast<size_t>(i.block_bytes);

@@ -22,7 +22,7 @@ template <class... Args>
 }  // namespace flashrt
 
 // Checks a condition that depends on input; throws flashrt::Error with the formatted message.
-#define FLASHRT_CHECK(cond, ...)                   \
-  do {                                             \
-    if (!(cond)) ::flashrt::fail(__VA_ARGS__);     \
+#define FLASHRT_CHECK(cond, ...)               \
+  do {                                         \
+    if (!(cond)) ::flashrt::fail(__VA_ARGS__); \
   } while (0)

@@ -31,9 +31,11 @@ void host_free(void* p) {
 
 std::shared_ptr<uint8_t> host_buffer(size_t bytes, const char* what) {
   if (bytes >= kHuge) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (p == MAP_FAILED) fail("cannot allocate {} MB of {}", (bytes + (1 << 20) - 1) >> 20, what);
-    return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [bytes](uint8_t* q) { ::munmap(q, bytes); });
+    return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
+                                    [bytes](uint8_t* q) { ::munmap(q, bytes); });
   }
   auto* p = static_cast<uint8_t*>(std::malloc(bytes ? bytes : 1));
   if (!p) fail("cannot allocate {} MB of {}", (bytes + (1 << 20) - 1) >> 20, what);

@@ -1,6 +1,6 @@
 // Views over buffers that kernels take. A Mat is a row-major weight matrix [rows, cols] (PyTorch's
-// [out_features, in_features]); quantized rows are sequences of blocks. Pointers may be host or device
-// memory: the backend that owns them knows which.
+// [out_features, in_features]); quantized rows are sequences of blocks. Pointers may be host or
+// device memory: the backend that owns them knows which.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -13,7 +13,8 @@ std::unique_ptr<ThreadPool> g_pool;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n_threads <= 0)
+    n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
@@ -66,10 +67,12 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
 #endif
     p = pending_.load(std::memory_order_acquire);
   }
-  for (; p != 0; p = pending_.load(std::memory_order_acquire)) pending_.wait(p, std::memory_order_acquire);
+  for (; p != 0; p = pending_.load(std::memory_order_acquire))
+    pending_.wait(p, std::memory_order_acquire);
 }
 
-void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::parallel_for(int64_t n, int64_t grain,
+                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(1, grain);
   const int64_t max_parts = (n + grain - 1) / grain;
@@ -90,6 +93,8 @@ ThreadPool& ThreadPool::global() {
   return *g_pool;
 }
 
-void ThreadPool::set_default_threads(int n) { g_default_threads = n; }
+void ThreadPool::set_default_threads(int n) {
+  g_default_threads = n;
+}
 
 }  // namespace flashrt

@@ -1,5 +1,5 @@
-// A persistent thread pool: workers are created once and woken per parallel region, so a decode step
-// pays no thread creation. The calling thread takes part in the work.
+// A persistent thread pool: workers are created once and woken per parallel region, so a decode
+// step pays no thread creation. The calling thread takes part in the work.
 #pragma once
 #include <atomic>
 #include <cstdint>

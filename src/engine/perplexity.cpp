@@ -10,13 +10,15 @@ namespace flashrt {
 PerplexityResult perplexity(const Model& m, Backend& be, std::span<const int32_t> ids, int window,
                             const std::function<void(int, int)>& progress) {
   FLASHRT_CHECK(window >= 2, "the perplexity window must be at least 2 tokens (got {})", window);
-  FLASHRT_CHECK(ids.size() >= 2, "need at least 2 tokens to measure perplexity (got {})", ids.size());
+  FLASHRT_CHECK(ids.size() >= 2, "need at least 2 tokens to measure perplexity (got {})",
+                ids.size());
   SessionOptions so;
   so.max_ctx = window;
   so.max_batch = std::min(window, 512);
   Session s(m, be, so);
   const int64_t V = m.cfg.vocab;
-  const int total = static_cast<int>((ids.size() + static_cast<size_t>(window) - 1) / static_cast<size_t>(window));
+  const int total = static_cast<int>((ids.size() + static_cast<size_t>(window) - 1) /
+                                     static_cast<size_t>(window));
   PerplexityResult r;
   double nll = 0;
   for (size_t start = 0; start < ids.size(); start += static_cast<size_t>(window)) {

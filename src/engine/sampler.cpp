@@ -7,7 +7,9 @@
 namespace flashrt {
 
 namespace {
-uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+uint64_t rotl(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 uint64_t splitmix64(uint64_t& x) {
   uint64_t z = (x += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -35,7 +37,9 @@ uint64_t rng_next(RngState& r) {
   return result;
 }
 
-double rng_uniform(RngState& r) { return static_cast<double>(rng_next(r) >> 11) * 0x1.0p-53; }
+double rng_uniform(RngState& r) {
+  return static_cast<double>(rng_next(r) >> 11) * 0x1.0p-53;
+}
 
 int32_t argmax(std::span<const float> logits) {
   int32_t best = 0;
@@ -51,7 +55,9 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
   for (const auto& [id, bias] : p.logit_bias)
     if (id >= 0 && static_cast<size_t>(id) < V) logits[static_cast<size_t>(id)] += bias;
   if (p.repeat_penalty != 1.0f && p.repeat_last_n != 0) {
-    const size_t n = p.repeat_last_n < 0 ? recent.size() : std::min(recent.size(), static_cast<size_t>(p.repeat_last_n));
+    const size_t n = p.repeat_last_n < 0
+                         ? recent.size()
+                         : std::min(recent.size(), static_cast<size_t>(p.repeat_last_n));
     std::vector<int32_t> seen(recent.end() - static_cast<std::ptrdiff_t>(n), recent.end());
     std::sort(seen.begin(), seen.end());
     seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
@@ -76,18 +82,21 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
   size_t keep = p.top_k > 0 ? std::min(V, static_cast<size_t>(p.top_k)) : V;
   size_t sorted = std::min<size_t>(keep, 64);
   for (;;) {
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(sorted), idx.end(), by_logit);
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(sorted), idx.end(),
+                      by_logit);
     if (sorted >= keep) break;
     if (p.top_p < 1.0f) {
       double cum = 0;
-      for (size_t i = 0; i < sorted; ++i) cum += std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature) / z;
+      for (size_t i = 0; i < sorted; ++i)
+        cum += std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature) / z;
       if (cum >= p.top_p) break;
     }
     sorted = std::min(keep, sorted * 8);
   }
   keep = std::min(keep, sorted);
   std::vector<double> probs(keep);
-  for (size_t i = 0; i < keep; ++i) probs[i] = std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature);
+  for (size_t i = 0; i < keep; ++i)
+    probs[i] = std::exp((logits[static_cast<size_t>(idx[i])] - mx) / p.temperature);
   double total = std::accumulate(probs.begin(), probs.end(), 0.0);
   if (p.top_p < 1.0f) {  // smallest prefix whose mass (of the top-k distribution) reaches top_p
     double cum = 0;

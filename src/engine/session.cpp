@@ -2,10 +2,10 @@
 
 #include <xxhash.h>
 
-#include <algorithm>
-#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <algorithm>
+#include <cstring>
 
 #include "core/error.h"
 
@@ -13,10 +13,14 @@ namespace flashrt {
 
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
-    case FinishReason::kLength: return "length";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kCancelled: return "cancelled";
-    case FinishReason::kContextFull: return "context_full";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kCancelled:
+      return "cancelled";
+    case FinishReason::kContextFull:
+      return "context_full";
   }
   return "?";
 }
@@ -47,13 +51,16 @@ void Session::reset() {
   // Recurrent and conv state start from zero; positional rows past the position are never read.
   const StateLayout& l = arena_->layout();
   for (size_t i = 0; i < l.regions().size(); ++i)
-    if (l.regions()[i].kind != RegionKind::kPositional) be_.fill_zero(arena_->region(static_cast<int>(i)), l.regions()[i].bytes());
+    if (l.regions()[i].kind != RegionKind::kPositional)
+      be_.fill_zero(arena_->region(static_cast<int>(i)), l.regions()[i].bytes());
   set_pending(-1);
   seed(0);
   pos_ = 0;
 }
 
-void Session::sync_from_arena() { be_.to_host(&pos_, arena_->region(regions::kPos), sizeof pos_); }
+void Session::sync_from_arena() {
+  be_.to_host(&pos_, arena_->region(regions::kPos), sizeof pos_);
+}
 
 int32_t Session::pending() const {
   int32_t p;
@@ -61,7 +68,9 @@ int32_t Session::pending() const {
   return p;
 }
 
-void Session::set_pending(int32_t id) { be_.to_device(arena_->region(regions::kPending), &id, sizeof id); }
+void Session::set_pending(int32_t id) {
+  be_.to_device(arena_->region(regions::kPending), &id, sizeof id);
+}
 
 void Session::seed(uint64_t seed) {
   const RngState r = rng_from_seed(seed);
@@ -88,11 +97,12 @@ void Session::append(std::span<const int32_t> ids_in) {
   ids.insert(ids.end(), ids_in.begin(), ids_in.end());
   if (ids.empty()) return;
   for (int32_t id : ids)
-    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})", id,
-                  model_.cfg.vocab - 1);
-  FLASHRT_CHECK(pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
-                "context full: {} tokens in the slot + {} new exceed the context size {} (raise --ctx)",
-                pos_, ids.size(), opt_.max_ctx);
+    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
+                  id, model_.cfg.vocab - 1);
+  FLASHRT_CHECK(
+      pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
+      "context full: {} tokens in the slot + {} new exceed the context size {} (raise --ctx)", pos_,
+      ids.size(), opt_.max_ctx);
   set_pending(-1);
   for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
     const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
@@ -104,10 +114,10 @@ std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
   FLASHRT_CHECK(pending() < 0, "forward_all_logits needs a boundary without a pending token");
   FLASHRT_CHECK(!ids.empty(), "no tokens to run");
   for (int32_t id : ids)
-    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})", id,
-                  model_.cfg.vocab - 1);
-  FLASHRT_CHECK(pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx, "context full: {} + {} tokens exceed {}",
-                pos_, ids.size(), opt_.max_ctx);
+    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
+                  id, model_.cfg.vocab - 1);
+  FLASHRT_CHECK(pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
+                "context full: {} + {} tokens exceed {}", pos_, ids.size(), opt_.max_ctx);
   const int64_t V = model_.cfg.vocab;
   std::vector<float> out(ids.size() * static_cast<size_t>(V));
   const size_t chunk = std::min(ids.size(), static_cast<size_t>(opt_.max_batch));
@@ -115,7 +125,8 @@ std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
   for (size_t i = 0; i < ids.size(); i += chunk) {
     const size_t n = std::min(ids.size() - i, chunk);
     run(std::span<const int32_t>(ids.data() + i, n), reinterpret_cast<float*>(dev.get()));
-    be_.to_host(out.data() + i * static_cast<size_t>(V), dev.get(), n * static_cast<size_t>(V) * sizeof(float));
+    be_.to_host(out.data() + i * static_cast<size_t>(V), dev.get(),
+                n * static_cast<size_t>(V) * sizeof(float));
   }
   return out;
 }
@@ -149,7 +160,8 @@ int32_t Session::next_token(const SamplerParams& p) {
   if (!p.is_greedy() && p.repeat_penalty != 1.0f) {
     const int64_t n = p.repeat_last_n < 0 ? pos_ : std::min<int64_t>(pos_, p.repeat_last_n);
     recent.resize(static_cast<size_t>(n));
-    be_.to_host(recent.data(), arena_->region_as<int32_t>(regions::kTokens) + (pos_ - n), recent.size() * sizeof(int32_t));
+    be_.to_host(recent.data(), arena_->region_as<int32_t>(regions::kTokens) + (pos_ - n),
+                recent.size() * sizeof(int32_t));
   }
   RngState rng;
   be_.to_host(&rng, arena_->region(regions::kRng), sizeof rng);
@@ -159,7 +171,8 @@ int32_t Session::next_token(const SamplerParams& p) {
   return t;
 }
 
-GenerateResult Session::generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
+GenerateResult Session::generate(int max_new, const SamplerParams& p,
+                                 std::span<const int32_t> stop_ids,
                                  const std::function<bool(int32_t)>& on_token) {
   GenerateResult r;
   for (int i = 0; i < max_new; ++i) {
@@ -193,7 +206,8 @@ Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout) {
   for (const auto& r : layout.regions()) {
     std::vector<int64_t> shape = r.shape;
     if (r.kind == RegionKind::kPositional) shape.erase(shape.begin());
-    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), region_kind_name(r.kind), fmt::join(shape, ","));
+    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), region_kind_name(r.kind),
+                     fmt::join(shape, ","));
   }
   const XXH128_hash_t h = XXH3_128bits(s.data(), s.size());
   return Fingerprint{h.high64, h.low64};
@@ -208,7 +222,8 @@ void Session::restore(const Capsule& c) {
   sync_from_arena();
 }
 
-void Session::restore_regions(const Capsule& c, const std::function<bool(const std::string&)>& only) {
+void Session::restore_regions(const Capsule& c,
+                              const std::function<bool(const std::string&)>& only) {
   restore_arena(*arena_, be_, c, fingerprint_, only);
   sync_from_arena();
 }

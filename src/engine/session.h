@@ -27,8 +27,9 @@ struct SessionOptions {
 };
 
 namespace regions {
-inline constexpr const char* kPending = "meta.pending";  // i32 [1]: sampled token not yet fed, or -1
-inline constexpr const char* kRng = "meta.rng";          // u8 [32]: the sampler's RNG state
+inline constexpr const char* kPending =
+    "meta.pending";                              // i32 [1]: sampled token not yet fed, or -1
+inline constexpr const char* kRng = "meta.rng";  // u8 [32]: the sampler's RNG state
 }  // namespace regions
 
 enum class FinishReason { kLength, kStop, kCancelled, kContextFull };
@@ -67,8 +68,8 @@ class Session {
   // Samples the next token from the pending logits (feeding a pending token first); the new token
   // becomes pending.
   int32_t next_token(const SamplerParams& p);
-  // Decodes up to max_new tokens; stops after a token in `stop_ids` (included in the result), or when
-  // on_token returns false.
+  // Decodes up to max_new tokens; stops after a token in `stop_ids` (included in the result), or
+  // when on_token returns false.
   GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
                           const std::function<bool(int32_t)>& on_token = nullptr);
 
@@ -114,6 +115,6 @@ Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout);
 
 // The full slot layout: the model's regions plus the engine's meta regions.
 std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx,
-                                                 DType kv_dtype = DType::F32);
+                                                  DType kv_dtype = DType::F32);
 
 }  // namespace flashrt

@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/progress.h"
@@ -25,17 +25,17 @@ struct GgmlTypeMap {
   DType dtype;
 };
 constexpr GgmlTypeMap kTypes[] = {
-    {0, DType::F32},  {1, DType::F16},  {2, DType::Q4_0}, {8, DType::Q8_0}, {12, DType::Q4_K},
-    {14, DType::Q6_K}, {24, DType::I8}, {25, DType::I16}, {26, DType::I32}, {27, DType::I64},
-    {28, DType::F64}, {30, DType::BF16},
+    {0, DType::F32},   {1, DType::F16},   {2, DType::Q4_0}, {8, DType::Q8_0},
+    {12, DType::Q4_K}, {14, DType::Q6_K}, {24, DType::I8},  {25, DType::I16},
+    {26, DType::I32},  {27, DType::I64},  {28, DType::F64}, {30, DType::BF16},
 };
 
 const char* ggml_type_name(uint32_t t) {
-  static const char* kNames[] = {"f32",  "f16",  "q4_0", "q4_1", "q4_2", "q4_3", "q5_0", "q5_1",
-                                 "q8_0", "q8_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q8_k",
-                                 "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s",
-                                 "iq2_s", "iq4_xs", "i8", "i16", "i32", "i64", "f64", "iq1_m",
-                                 "bf16"};
+  static const char* kNames[] = {
+      "f32",     "f16",    "q4_0",    "q4_1",  "q4_2",   "q4_3",  "q5_0",  "q5_1",
+      "q8_0",    "q8_1",   "q2_k",    "q3_k",  "q4_k",   "q5_k",  "q6_k",  "q8_k",
+      "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s", "iq4_xs",
+      "i8",      "i16",    "i32",     "i64",   "f64",    "iq1_m", "bf16"};
   return t < std::size(kNames) ? kNames[t] : "unknown";
 }
 
@@ -56,13 +56,16 @@ class Cursor {
   }
   std::string read_string(const char* what) {
     const uint64_t len = read<uint64_t>(what);
-    if (len > remaining()) fail("{}: {} string of {} bytes runs past the end of the file (offset {})", path_, what, len, pos_);
+    if (len > remaining())
+      fail("{}: {} string of {} bytes runs past the end of the file (offset {})", path_, what, len,
+           pos_);
     std::string s(reinterpret_cast<const char*>(d_ + pos_), len);
     pos_ += len;
     return s;
   }
   void need(size_t k, const char* what) {
-    if (k > remaining()) fail("{}: truncated while reading {} (offset {}, file size {})", path_, what, pos_, n_);
+    if (k > remaining())
+      fail("{}: truncated while reading {} (offset {}, file size {})", path_, what, pos_, n_);
   }
 
  private:
@@ -74,52 +77,91 @@ class Cursor {
 
 size_t scalar_size(GGUFType t) {
   switch (t) {
-    case GGUFType::U8: case GGUFType::I8: case GGUFType::BOOL: return 1;
-    case GGUFType::U16: case GGUFType::I16: return 2;
-    case GGUFType::U32: case GGUFType::I32: case GGUFType::F32: return 4;
-    case GGUFType::U64: case GGUFType::I64: case GGUFType::F64: return 8;
-    case GGUFType::STRING: return 8;  // at least the length
-    case GGUFType::ARRAY: return 12;  // at least type + count
+    case GGUFType::U8:
+    case GGUFType::I8:
+    case GGUFType::BOOL:
+      return 1;
+    case GGUFType::U16:
+    case GGUFType::I16:
+      return 2;
+    case GGUFType::U32:
+    case GGUFType::I32:
+    case GGUFType::F32:
+      return 4;
+    case GGUFType::U64:
+    case GGUFType::I64:
+    case GGUFType::F64:
+      return 8;
+    case GGUFType::STRING:
+      return 8;  // at least the length
+    case GGUFType::ARRAY:
+      return 12;  // at least type + count
   }
   return 0;
 }
 
-GGUFValue read_value(Cursor& c, GGUFType type, const std::string& key, const std::string& path, int depth) {
+GGUFValue read_value(Cursor& c, GGUFType type, const std::string& key, const std::string& path,
+                     int depth) {
   GGUFValue v;
   v.type = type;
   switch (type) {
-    case GGUFType::U8: v.v = uint64_t{c.read<uint8_t>("value")}; break;
-    case GGUFType::I8: v.v = int64_t{c.read<int8_t>("value")}; break;
-    case GGUFType::U16: v.v = uint64_t{c.read<uint16_t>("value")}; break;
-    case GGUFType::I16: v.v = int64_t{c.read<int16_t>("value")}; break;
-    case GGUFType::U32: v.v = uint64_t{c.read<uint32_t>("value")}; break;
-    case GGUFType::I32: v.v = int64_t{c.read<int32_t>("value")}; break;
-    case GGUFType::U64: v.v = c.read<uint64_t>("value"); break;
-    case GGUFType::I64: v.v = c.read<int64_t>("value"); break;
-    case GGUFType::F32: v.v = double{c.read<float>("value")}; break;
-    case GGUFType::F64: v.v = c.read<double>("value"); break;
+    case GGUFType::U8:
+      v.v = uint64_t{c.read<uint8_t>("value")};
+      break;
+    case GGUFType::I8:
+      v.v = int64_t{c.read<int8_t>("value")};
+      break;
+    case GGUFType::U16:
+      v.v = uint64_t{c.read<uint16_t>("value")};
+      break;
+    case GGUFType::I16:
+      v.v = int64_t{c.read<int16_t>("value")};
+      break;
+    case GGUFType::U32:
+      v.v = uint64_t{c.read<uint32_t>("value")};
+      break;
+    case GGUFType::I32:
+      v.v = int64_t{c.read<int32_t>("value")};
+      break;
+    case GGUFType::U64:
+      v.v = c.read<uint64_t>("value");
+      break;
+    case GGUFType::I64:
+      v.v = c.read<int64_t>("value");
+      break;
+    case GGUFType::F32:
+      v.v = double{c.read<float>("value")};
+      break;
+    case GGUFType::F64:
+      v.v = c.read<double>("value");
+      break;
     case GGUFType::BOOL: {
       const uint8_t b = c.read<uint8_t>("value");
       if (b > 1) fail("{}: key '{}' has a bool of value {}", path, key, b);
       v.v = b != 0;
       break;
     }
-    case GGUFType::STRING: v.v = c.read_string("value"); break;
+    case GGUFType::STRING:
+      v.v = c.read_string("value");
+      break;
     case GGUFType::ARRAY: {
       if (depth > 2) fail("{}: key '{}' nests arrays too deeply", path, key);
       const uint32_t et = c.read<uint32_t>("array type");
-      if (et > static_cast<uint32_t>(GGUFType::F64)) fail("{}: key '{}' has unknown array element type {}", path, key, et);
+      if (et > static_cast<uint32_t>(GGUFType::F64))
+        fail("{}: key '{}' has unknown array element type {}", path, key, et);
       const uint64_t n = c.read<uint64_t>("array length");
       v.elem_type = static_cast<GGUFType>(et);
       if (n > c.remaining() / scalar_size(v.elem_type))
         fail("{}: key '{}' claims {} array elements, more than the file can hold", path, key, n);
       std::vector<GGUFValue> items;
       items.reserve(n);
-      for (uint64_t i = 0; i < n; ++i) items.push_back(read_value(c, v.elem_type, key, path, depth + 1));
+      for (uint64_t i = 0; i < n; ++i)
+        items.push_back(read_value(c, v.elem_type, key, path, depth + 1));
       v.v = std::move(items);
       break;
     }
-    default: fail("{}: key '{}' has unknown value type {}", path, key, static_cast<uint32_t>(type));
+    default:
+      fail("{}: key '{}' has unknown value type {}", path, key, static_cast<uint32_t>(type));
   }
   return v;
 }
@@ -153,7 +195,9 @@ GGUFValue GGUFValue::f32_array(const std::vector<float>& xs) {
 bool GGUFValue::is_integer() const {
   return std::holds_alternative<uint64_t>(v) || std::holds_alternative<int64_t>(v);
 }
-bool GGUFValue::is_number() const { return is_integer() || std::holds_alternative<double>(v); }
+bool GGUFValue::is_number() const {
+  return is_integer() || std::holds_alternative<double>(v);
+}
 
 int64_t GGUFValue::as_int() const {
   if (auto* u = std::get_if<uint64_t>(&v)) {
@@ -210,7 +254,8 @@ std::string GGUFValue::to_display(size_t max_items) const {
   }
   const auto& a = std::get<std::vector<GGUFValue>>(v);
   std::string out = "[";
-  for (size_t i = 0; i < a.size() && i < max_items; ++i) out += (i ? ", " : "") + a[i].to_display(2);
+  for (size_t i = 0; i < a.size() && i < max_items; ++i)
+    out += (i ? ", " : "") + a[i].to_display(2);
   if (a.size() > max_items) out += fmt::format(", ... ({} items)", a.size());
   return out + "]";
 }
@@ -239,7 +284,8 @@ std::unique_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
   return g;
 }
 
-std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, const std::string& path) {
+std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size,
+                                          const std::string& path) {
   auto g = std::unique_ptr<GGUFFile>(new GGUFFile());
   g->path_ = path;
   Cursor c(data, size, path);
@@ -250,13 +296,16 @@ std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, cons
     fail("{}: GGUF version {} is not supported (2 and 3 are)", path, g->version_);
   const uint64_t n_tensors = c.read<uint64_t>("tensor count");
   const uint64_t n_kv = c.read<uint64_t>("metadata count");
-  if (n_kv > c.remaining() / 12) fail("{}: claims {} metadata entries, more than the file holds", path, n_kv);
-  if (n_tensors > c.remaining() / 24) fail("{}: claims {} tensors, more than the file holds", path, n_tensors);
+  if (n_kv > c.remaining() / 12)
+    fail("{}: claims {} metadata entries, more than the file holds", path, n_kv);
+  if (n_tensors > c.remaining() / 24)
+    fail("{}: claims {} tensors, more than the file holds", path, n_tensors);
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     std::string key = c.read_string("metadata key");
     const uint32_t t = c.read<uint32_t>("metadata type");
-    if (t > static_cast<uint32_t>(GGUFType::F64)) fail("{}: key '{}' has unknown type {}", path, key, t);
+    if (t > static_cast<uint32_t>(GGUFType::F64))
+      fail("{}: key '{}' has unknown type {}", path, key, t);
     GGUFValue v = read_value(c, static_cast<GGUFType>(t), key, path, 0);
     if (g->kv_index_.count(key)) fail("{}: duplicate metadata key '{}'", path, key);
     g->kv_index_[key] = g->kv_.size();
@@ -289,7 +338,8 @@ std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, cons
       const uint64_t x = c.read<uint64_t>("tensor dim");
       if (x == 0 || x > (1ull << 40)) fail("{}: tensor '{}' has dimension {}", path, t.name, x);
       ne[d] = static_cast<int64_t>(x);
-      if (ne[d] > (int64_t{1} << 42) / n) fail("{}: tensor '{}' is implausibly large", path, t.name);
+      if (ne[d] > (int64_t{1} << 42) / n)
+        fail("{}: tensor '{}' is implausibly large", path, t.name);
       n *= ne[d];
     }
     const uint32_t gt = c.read<uint32_t>("tensor type");
@@ -312,10 +362,12 @@ std::unique_ptr<GGUFFile> GGUFFile::parse(const uint8_t* data, size_t size, cons
   for (size_t i = 0; i < g->tensors_.size(); ++i) {
     auto& t = g->tensors_[i];
     const uint64_t off = raw[i].offset;
-    if (off % g->alignment_ != 0) fail("{}: tensor '{}' offset {} is not aligned to {}", path, t.name, off, g->alignment_);
+    if (off % g->alignment_ != 0)
+      fail("{}: tensor '{}' offset {} is not aligned to {}", path, t.name, off, g->alignment_);
     if (off > size - data_start || t.bytes > size - data_start - off)
-      fail("{}: tensor '{}' data ({} bytes at offset {}) runs past the end of the file (truncated?)",
-           path, t.name, t.bytes, off);
+      fail(
+          "{}: tensor '{}' data ({} bytes at offset {}) runs past the end of the file (truncated?)",
+          path, t.name, t.bytes, off);
     t.data = data + data_start + off;
   }
   return g;
@@ -337,11 +389,11 @@ const GGUFValue* GGUFFile::get_meta(const std::string& key) const {
   return it == kv_index_.end() ? nullptr : &kv_[it->second].second;
 }
 
-#define GGUF_TYPED_GET(KIND, CALL)                                               \
-  try {                                                                          \
-    return CALL;                                                                 \
-  } catch (const Error& e) {                                                     \
-    fail("{}: metadata '{}': {}", path_, key, e.what());                         \
+#define GGUF_TYPED_GET(KIND, CALL)                       \
+  try {                                                  \
+    return CALL;                                         \
+  } catch (const Error& e) {                             \
+    fail("{}: metadata '{}': {}", path_, key, e.what()); \
   }
 
 int64_t GGUFFile::get_int(const std::string& key) const {
@@ -433,22 +485,44 @@ class FileOut {
 
 void write_value(FileOut& f, const GGUFValue& v) {
   switch (v.type) {
-    case GGUFType::U8: f.put<uint8_t>(static_cast<uint8_t>(v.as_int())); break;
-    case GGUFType::I8: f.put<int8_t>(static_cast<int8_t>(v.as_int())); break;
-    case GGUFType::U16: f.put<uint16_t>(static_cast<uint16_t>(v.as_int())); break;
-    case GGUFType::I16: f.put<int16_t>(static_cast<int16_t>(v.as_int())); break;
-    case GGUFType::U32: f.put<uint32_t>(static_cast<uint32_t>(v.as_int())); break;
-    case GGUFType::I32: f.put<int32_t>(static_cast<int32_t>(v.as_int())); break;
+    case GGUFType::U8:
+      f.put<uint8_t>(static_cast<uint8_t>(v.as_int()));
+      break;
+    case GGUFType::I8:
+      f.put<int8_t>(static_cast<int8_t>(v.as_int()));
+      break;
+    case GGUFType::U16:
+      f.put<uint16_t>(static_cast<uint16_t>(v.as_int()));
+      break;
+    case GGUFType::I16:
+      f.put<int16_t>(static_cast<int16_t>(v.as_int()));
+      break;
+    case GGUFType::U32:
+      f.put<uint32_t>(static_cast<uint32_t>(v.as_int()));
+      break;
+    case GGUFType::I32:
+      f.put<int32_t>(static_cast<int32_t>(v.as_int()));
+      break;
     case GGUFType::U64: {
       const auto* u = std::get_if<uint64_t>(&v.v);
       f.put<uint64_t>(u ? *u : static_cast<uint64_t>(v.as_int()));
       break;
     }
-    case GGUFType::I64: f.put<int64_t>(v.as_int()); break;
-    case GGUFType::F32: f.put<float>(static_cast<float>(v.as_double())); break;
-    case GGUFType::F64: f.put<double>(v.as_double()); break;
-    case GGUFType::BOOL: f.put<uint8_t>(v.as_bool() ? 1 : 0); break;
-    case GGUFType::STRING: f.put_string(v.as_string()); break;
+    case GGUFType::I64:
+      f.put<int64_t>(v.as_int());
+      break;
+    case GGUFType::F32:
+      f.put<float>(static_cast<float>(v.as_double()));
+      break;
+    case GGUFType::F64:
+      f.put<double>(v.as_double());
+      break;
+    case GGUFType::BOOL:
+      f.put<uint8_t>(v.as_bool() ? 1 : 0);
+      break;
+    case GGUFType::STRING:
+      f.put_string(v.as_string());
+      break;
     case GGUFType::ARRAY: {
       const auto& a = v.as_array();
       f.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
@@ -464,7 +538,8 @@ void write_value(FileOut& f, const GGUFValue& v) {
 void GGUFWriter::set(const std::string& key, GGUFValue v) {
   if (key == "general.alignment") {
     const int64_t a = v.as_int();
-    FLASHRT_CHECK(a > 0 && a <= 65536 && (a & (a - 1)) == 0, "GGUF alignment {} is not a power of two between 1 and 65536", a);
+    FLASHRT_CHECK(a > 0 && a <= 65536 && (a & (a - 1)) == 0,
+                  "GGUF alignment {} is not a power of two between 1 and 65536", a);
     alignment_ = static_cast<size_t>(a);
   }
   for (auto& [k, old] : kv_)
@@ -477,12 +552,14 @@ void GGUFWriter::set(const std::string& key, GGUFValue v) {
 
 void GGUFWriter::add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
                             Producer produce) {
-  FLASHRT_CHECK(!shape.empty() && shape.size() <= kMaxDims, "GGUF tensor '{}': {} dimensions", name, shape.size());
+  FLASHRT_CHECK(!shape.empty() && shape.size() <= kMaxDims, "GGUF tensor '{}': {} dimensions", name,
+                shape.size());
   FLASHRT_CHECK(shape.back() % dtype_info(dtype).block_elems == 0,
                 "GGUF tensor '{}': row length {} is not a multiple of the {} block size", name,
                 shape.back(), dtype_name(dtype));
   dtype_to_ggml_type(dtype);  // throws for types GGUF cannot hold
-  for (const auto& t : tensors_) FLASHRT_CHECK(t.name != name, "GGUF tensor '{}' added twice", name);
+  for (const auto& t : tensors_)
+    FLASHRT_CHECK(t.name != name, "GGUF tensor '{}' added twice", name);
   tensors_.push_back({name, dtype, std::move(shape), std::move(produce)});
 }
 
@@ -491,7 +568,8 @@ void GGUFWriter::add_tensor_bytes(const std::string& name, DType dtype, std::vec
   int64_t n = 1;
   for (auto d : shape) n *= d;
   const size_t bytes = dtype_bytes(dtype, n);
-  add_tensor(name, dtype, std::move(shape), [data, bytes](uint8_t* dst) { std::memcpy(dst, data, bytes); });
+  add_tensor(name, dtype, std::move(shape),
+             [data, bytes](uint8_t* dst) { std::memcpy(dst, data, bytes); });
 }
 
 void GGUFWriter::write(const std::string& path, const std::string& progress_label) const {
@@ -517,7 +595,8 @@ void GGUFWriter::write(const std::string& path, const std::string& progress_labe
       sizes.push_back(bytes);
       f.put_string(t.name);
       f.put<uint32_t>(static_cast<uint32_t>(t.shape.size()));
-      for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) f.put<uint64_t>(static_cast<uint64_t>(*it));
+      for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it)
+        f.put<uint64_t>(static_cast<uint64_t>(*it));
       f.put<uint32_t>(dtype_to_ggml_type(t.dtype));
       f.put<uint64_t>(offset);
       offset += (bytes + alignment_ - 1) / alignment_ * alignment_;

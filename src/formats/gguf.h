@@ -17,8 +17,19 @@
 namespace flashrt {
 
 enum class GGUFType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 
 struct GGUFValue {
@@ -59,7 +70,8 @@ uint32_t dtype_to_ggml_type(DType t);  // throws for types GGUF cannot hold
 class GGUFFile : public TensorSource {
  public:
   static std::unique_ptr<GGUFFile> open(const std::string& path);
-  // Parses a whole file image; used by open() and by the fuzz target. `data` must outlive the result.
+  // Parses a whole file image; used by open() and by the fuzz target. `data` must outlive the
+  // result.
   static std::unique_ptr<GGUFFile> parse(const uint8_t* data, size_t size, const std::string& path);
 
   const TensorInfo* find(const std::string& name) const override;
@@ -98,10 +110,12 @@ class GGUFWriter {
 
   void set(const std::string& key, GGUFValue v);
   // `shape` outermost first (PyTorch order). The producer fills dtype_bytes(dtype, elements) bytes.
-  void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape, Producer produce);
+  void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                  Producer produce);
   void add_tensor_bytes(const std::string& name, DType dtype, std::vector<int64_t> shape,
                         const void* data);
-  // Writes `path` via a temporary file, fsync and rename; shows progress when `progress_label` is set.
+  // Writes `path` via a temporary file, fsync and rename; shows progress when `progress_label` is
+  // set.
   void write(const std::string& path, const std::string& progress_label = "") const;
   size_t alignment() const { return alignment_; }
 

@@ -45,7 +45,8 @@ std::vector<int64_t> HFConfig::get_int_list(const std::string& key) const {
   if (!has(key)) return out;
   const auto& v = j_[key];
   if (v.is_number_integer()) return {v.get<int64_t>()};
-  if (!v.is_array()) fail("{}: '{}' should be an integer or a list, found {}", path_, key, v.dump());
+  if (!v.is_array())
+    fail("{}: '{}' should be an integer or a list, found {}", path_, key, v.dump());
   for (const auto& x : v) {
     if (!x.is_number_integer()) fail("{}: '{}' holds a non-integer {}", path_, key, x.dump());
     out.push_back(x.get<int64_t>());

@@ -1,9 +1,9 @@
 #include "formats/npy.h"
 
-#include <cstring>
-#include <fstream>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <cstring>
+#include <fstream>
 
 #include "core/error.h"
 
@@ -12,7 +12,8 @@ namespace flashrt {
 void write_npy_f32(const std::string& path, const float* data, const std::vector<int64_t>& shape) {
   std::string dims = fmt::format("{}", fmt::join(shape, ", "));
   if (shape.size() == 1) dims += ",";
-  std::string header = fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
+  std::string header =
+      fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}", dims);
   // magic(6) + version(2) + len(2) + header + '\n' must be a multiple of 64
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');

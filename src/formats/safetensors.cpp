@@ -18,9 +18,9 @@ namespace {
 
 bool parse_dtype(const std::string& s, DType* out) {
   static const std::map<std::string, DType> kMap = {
-      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"I8", DType::I8},
-      {"I16", DType::I16}, {"I32", DType::I32}, {"I64", DType::I64},   {"F64", DType::F64},
-      {"U8", DType::U8},
+      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16},
+      {"I8", DType::I8},   {"I16", DType::I16}, {"I32", DType::I32},
+      {"I64", DType::I64}, {"F64", DType::F64}, {"U8", DType::U8},
   };
   auto it = kMap.find(s);
   if (it == kMap.end()) return false;
@@ -68,7 +68,8 @@ void SafetensorsFile::parse(const uint8_t* data, size_t size, const std::string&
       }
       continue;
     }
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets"))
       fail("{}: tensor '{}' lacks dtype, shape or data_offsets", path, name);
     const auto& jd = v["dtype"];
     const auto& js = v["shape"];
@@ -143,7 +144,8 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path_i
       fail("{}: no weight_map object", path.string());
     std::set<std::string> shards;
     for (auto& [name, file] : index["weight_map"].items()) {
-      if (!file.is_string()) fail("{}: weight_map entry '{}' is not a file name", path.string(), name);
+      if (!file.is_string())
+        fail("{}: weight_map entry '{}' is not a file name", path.string(), name);
       const std::string shard = file.get<std::string>();
       if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
         fail("{}: shard name '{}' is not a plain file name", path.string(), shard);

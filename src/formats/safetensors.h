@@ -1,6 +1,7 @@
 // safetensors reader: a single `*.safetensors` file or a sharded set described by
-// `model.safetensors.index.json`, memory-mapped. Validates the header fully (offsets within the file,
-// sizes that match dtype x shape, no overlaps) so a malformed file is an error, never a crash.
+// `model.safetensors.index.json`, memory-mapped. Validates the header fully (offsets within the
+// file, sizes that match dtype x shape, no overlaps) so a malformed file is an error, never a
+// crash.
 #pragma once
 #include <map>
 #include <memory>
@@ -24,7 +25,8 @@ class SafetensorsFile : public TensorSource {
 
   // Parses one file's header; public so the fuzz target can drive it over arbitrary bytes.
   static void parse(const uint8_t* data, size_t size, const std::string& path,
-                    std::map<std::string, TensorInfo>* out, std::map<std::string, std::string>* meta);
+                    std::map<std::string, TensorInfo>* out,
+                    std::map<std::string, std::string>* meta);
 
  private:
   // Maps and parses one file; returns the names of its tensors.

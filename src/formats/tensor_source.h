@@ -12,8 +12,8 @@ namespace flashrt {
 struct TensorInfo {
   std::string name;
   DType dtype;
-  // Shape outermost first, as PyTorch writes it: a [out, in] matrix has shape {out, in}. (GGUF lists
-  // dimensions innermost first; the GGUF reader reverses them.)
+  // Shape outermost first, as PyTorch writes it: a [out, in] matrix has shape {out, in}. (GGUF
+  // lists dimensions innermost first; the GGUF reader reverses them.)
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   size_t bytes = 0;

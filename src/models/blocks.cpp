@@ -1,10 +1,10 @@
 #include "models/blocks.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "core/error.h"
 #include "formats/quant.h"
@@ -16,9 +16,16 @@ namespace flashrt {
 namespace {
 bool is_weight_dtype(DType t) {
   switch (t) {
-    case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0: case DType::Q4_0:
-    case DType::Q4_K: case DType::Q6_K: return true;
-    default: return false;
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q8_0:
+    case DType::Q4_0:
+    case DType::Q4_K:
+    case DType::Q6_K:
+      return true;
+    default:
+      return false;
   }
 }
 }  // namespace
@@ -63,7 +70,9 @@ Mat load_f32(Model& m, const TensorSource& src, const std::string& name, int64_t
 // else to f32.
 DType export_type(const Mat& m, DType type) {
   if (m.cols % dtype_info(type).block_elems == 0) return type;
-  const DType fallback = type == DType::Q4_K ? DType::Q4_0 : type == DType::Q6_K ? DType::Q8_0 : DType::F32;
+  const DType fallback = type == DType::Q4_K   ? DType::Q4_0
+                         : type == DType::Q6_K ? DType::Q8_0
+                                               : DType::F32;
   return m.cols % dtype_info(fallback).block_elems == 0 ? fallback : DType::F32;
 }
 
@@ -82,7 +91,9 @@ void gguf_add_matrix(GGUFWriter& w, const std::string& name, const Mat& m, DType
       dequantize_row(m.dtype, m.row(sr), row.data(), m.cols);
       const float* src = row.data();
       if (!col_map.empty()) {
-        for (int64_t c = 0; c < m.cols; ++c) mapped[static_cast<size_t>(c)] = row[static_cast<size_t>(col_map[static_cast<size_t>(c)])];
+        for (int64_t c = 0; c < m.cols; ++c)
+          mapped[static_cast<size_t>(c)] =
+              row[static_cast<size_t>(col_map[static_cast<size_t>(c)])];
         src = mapped.data();
       }
       quantize_row(out, src, dst + out_row * static_cast<size_t>(r), m.cols);
@@ -98,16 +109,23 @@ void gguf_add_f32(GGUFWriter& w, const std::string& name, const Mat& m, std::vec
     for (int64_t r = 0; r < m.rows; ++r) {
       const int64_t sr = row_map.empty() ? r : row_map[static_cast<size_t>(r)];
       dequantize_row(m.dtype, m.row(sr), row.data(), m.cols);
-      for (int64_t c = 0; c < m.cols; ++c) out[r * m.cols + c] = f ? f(row[static_cast<size_t>(c)]) : row[static_cast<size_t>(c)];
+      for (int64_t c = 0; c < m.cols; ++c)
+        out[r * m.cols + c] = f ? f(row[static_cast<size_t>(c)]) : row[static_cast<size_t>(c)];
     }
   });
 }
 
 // ---- state ----
 
-std::string kv_region(int layer, char kv) { return fmt::format("attn.{}.{}", layer, kv); }
-std::string gdn_conv_region(int layer) { return fmt::format("gdn.{}.conv", layer); }
-std::string gdn_state_region(int layer) { return fmt::format("gdn.{}.state", layer); }
+std::string kv_region(int layer, char kv) {
+  return fmt::format("attn.{}.{}", layer, kv);
+}
+std::string gdn_conv_region(int layer) {
+  return fmt::format("gdn.{}.conv", layer);
+}
+std::string gdn_state_region(int layer) {
+  return fmt::format("gdn.{}.state", layer);
+}
 
 void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx, DType kv_dtype) {
   FLASHRT_CHECK(kv_dtype == DType::F32 || kv_dtype == DType::F16,
@@ -116,10 +134,19 @@ void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx, DType 
   for (int i = 0; i < c.n_layers; ++i) {
     if (c.layers[i] == LayerKind::kAttention) {
       for (char kv : {'k', 'v'})
-        l.add({kv_region(i, kv), kv_dtype, {max_ctx, c.n_kv_heads, c.head_dim}, RegionKind::kPositional});
+        l.add({kv_region(i, kv),
+               kv_dtype,
+               {max_ctx, c.n_kv_heads, c.head_dim},
+               RegionKind::kPositional});
     } else {
-      l.add({gdn_conv_region(i), DType::F32, {c.conv_kernel - 1, c.gdn_conv_dim()}, RegionKind::kFixed});
-      l.add({gdn_state_region(i), DType::F32, {c.gdn_v_heads, c.gdn_k_dim, c.gdn_v_dim}, RegionKind::kFixed});
+      l.add({gdn_conv_region(i),
+             DType::F32,
+             {c.conv_kernel - 1, c.gdn_conv_dim()},
+             RegionKind::kFixed});
+      l.add({gdn_state_region(i),
+             DType::F32,
+             {c.gdn_v_heads, c.gdn_k_dim, c.gdn_v_dim},
+             RegionKind::kFixed});
     }
   }
 }
@@ -127,13 +154,18 @@ void add_decoder_regions(const Model& m, StateLayout& l, int64_t max_ctx, DType 
 // ---- forward ----
 
 size_t attention_scratch(const ModelConfig& c, int T) {
-  const int64_t q = static_cast<int64_t>(c.n_heads) * c.head_dim, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
-  return static_cast<size_t>(T) * static_cast<size_t>(c.hidden * 2 + q * (c.attn_output_gate ? 2 : 1) + q * 2 + kv * 2) + 1024;
+  const int64_t q = static_cast<int64_t>(c.n_heads) * c.head_dim,
+                kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+  return static_cast<size_t>(T) *
+             static_cast<size_t>(c.hidden * 2 + q * (c.attn_output_gate ? 2 : 1) + q * 2 + kv * 2) +
+         1024;
 }
 
 size_t gdn_scratch(const ModelConfig& c, int T) {
   const int64_t vd = static_cast<int64_t>(c.gdn_v_heads) * c.gdn_v_dim;
-  return static_cast<size_t>(T) * static_cast<size_t>(c.hidden * 2 + c.gdn_conv_dim() * 2 + vd * 3 + c.gdn_v_heads * 2) + 1024;
+  return static_cast<size_t>(T) *
+             static_cast<size_t>(c.hidden * 2 + c.gdn_conv_dim() * 2 + vd * 3 + c.gdn_v_heads * 2) +
+         1024;
 }
 
 size_t mlp_scratch(const ModelConfig& c, int T) {
@@ -147,7 +179,8 @@ size_t decoder_scratch(const Model& m, int T) {
   return static_cast<size_t>(T) * static_cast<size_t>(c.hidden) + block + 1024;
 }
 
-void attention_block(Backend& be, const Model& m, int layer, Arena& slot, float* x, int T, Bump ws) {
+void attention_block(Backend& be, const Model& m, int layer, Arena& slot, float* x, int T,
+                     Bump ws) {
   const auto& c = m.cfg;
   const auto& l = m.w.layers[static_cast<size_t>(layer)];
   const int hd = c.head_dim, Hq = c.n_heads, Hkv = c.n_kv_heads;
@@ -179,8 +212,8 @@ void attention_block(Backend& be, const Model& m, int layer, Arena& slot, float*
   be.store_rows(vc, kv_dtype, v, T, static_cast<int64_t>(Hkv) * hd, pos);
 
   float* att = ws.take(static_cast<int64_t>(T) * Hq * hd);
-  be.attention({att, q, kc, vc, kv_dtype, T, Hq, Hkv, hd,
-                1.0f / std::sqrt(static_cast<float>(hd)), pos});
+  be.attention(
+      {att, q, kc, vc, kv_dtype, T, Hq, Hkv, hd, 1.0f / std::sqrt(static_cast<float>(hd)), pos});
   if (c.attn_output_gate) be.sigmoid_gate(att, qg + hd, T * Hq, hd, q_width);
 
   float* o = ws.take(T * H);
@@ -197,7 +230,8 @@ void gdn_block(Backend& be, const Model& m, int layer, Arena& slot, float* x, in
   const int64_t* pos = slot.region_as<int64_t>(regions::kPos);
 
   float* h = ws.take(T * H);
-  be.rmsnorm(h, H, x, H, m.w.layers[static_cast<size_t>(layer)].attn_norm.f32(), T, static_cast<int>(H), c.rms_eps);
+  be.rmsnorm(h, H, x, H, m.w.layers[static_cast<size_t>(layer)].attn_norm.f32(), T,
+             static_cast<int>(H), c.rms_eps);
   float* qkv_in = ws.take(T * C);
   float* z = ws.take(static_cast<int64_t>(T) * Hv * dv);
   float* beta = ws.take(static_cast<int64_t>(T) * Hv);
@@ -239,7 +273,8 @@ void mlp_block(Backend& be, const Model& m, int layer, float* x, int T, Bump ws)
   be.add(x, o, T * H);
 }
 
-void output_logits(Backend& be, const Model& m, Arena& slot, float* x, int T, float* all_logits, Bump ws) {
+void output_logits(Backend& be, const Model& m, Arena& slot, float* x, int T, float* all_logits,
+                   Bump ws) {
   const auto& c = m.cfg;
   const int64_t H = c.hidden, V = c.vocab;
   float* logits = slot.region_as<float>(regions::kLogits);

@@ -1,5 +1,6 @@
 // Pieces shared by the architecture files: loading weights with shape checks, and the transformer
-// blocks (attention, gated attention, Gated DeltaNet, SwiGLU MLP, output head) written in Backend ops.
+// blocks (attention, gated attention, Gated DeltaNet, SwiGLU MLP, output head) written in Backend
+// ops.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -29,7 +30,8 @@ std::vector<float> read_f32(const TensorInfo& t);
 void gguf_add_matrix(GGUFWriter& w, const std::string& name, const Mat& m, DType type,
                      std::vector<int64_t> row_map = {}, std::vector<int64_t> col_map = {});
 void gguf_add_f32(GGUFWriter& w, const std::string& name, const Mat& m, std::vector<int64_t> shape,
-                  const std::function<float(float)>& f = nullptr, std::vector<int64_t> row_map = {});
+                  const std::function<float(float)>& f = nullptr,
+                  std::vector<int64_t> row_map = {});
 // The type a matrix is stored as when converting to `type`: the requested type where its block
 // size divides the row, else f32 (and matrices already in that type are copied as they are).
 DType export_type(const Mat& m, DType type);
@@ -63,7 +65,8 @@ void gdn_block(Backend& be, const Model& m, int layer, Arena& slot, float* x, in
 void mlp_block(Backend& be, const Model& m, int layer, float* x, int T, Bump ws);
 // Final norm and LM head: the last position's logits into the slot's logits region (and every
 // position's into all_logits when given).
-void output_logits(Backend& be, const Model& m, Arena& slot, float* x, int T, float* all_logits, Bump ws);
+void output_logits(Backend& be, const Model& m, Arena& slot, float* x, int T, float* all_logits,
+                   Bump ws);
 
 // The common forward of a decoder: embed, the layers in order, logits, advance.
 void decoder_forward(const Model& m, Backend& be, const ForwardArgs& a);

@@ -15,11 +15,11 @@ struct ModelConfig {
   int n_heads = 0, n_kv_heads = 0, head_dim = 0;
   float rms_eps = 1e-6f;
   double rope_theta = 10000.0;
-  int rope_dim = 0;                 // rotary dimensions (head_dim for full RoPE)
+  int rope_dim = 0;  // rotary dimensions (head_dim for full RoPE)
   bool tied_embeddings = false;
-  bool attn_output_gate = false;    // qwen3_5: q_proj also yields a per-head sigmoid gate
-  int64_t max_positions = 0;        // the model's trained context
-  std::vector<LayerKind> layers;    // kind of each layer
+  bool attn_output_gate = false;  // qwen3_5: q_proj also yields a per-head sigmoid gate
+  int64_t max_positions = 0;      // the model's trained context
+  std::vector<LayerKind> layers;  // kind of each layer
   // Gated DeltaNet (qwen3_5)
   int conv_kernel = 0;
   int gdn_k_heads = 0, gdn_v_heads = 0, gdn_k_dim = 0, gdn_v_dim = 0;
@@ -30,7 +30,9 @@ struct ModelConfig {
   int32_t bos_id = -1;
   std::vector<int32_t> eos_ids;
 
-  int64_t gdn_conv_dim() const { return 2LL * gdn_k_heads * gdn_k_dim + 1LL * gdn_v_heads * gdn_v_dim; }
+  int64_t gdn_conv_dim() const {
+    return 2LL * gdn_k_heads * gdn_k_dim + 1LL * gdn_v_heads * gdn_v_dim;
+  }
   int n_layers_of(LayerKind k) const {
     int n = 0;
     for (auto l : layers) n += l == k;

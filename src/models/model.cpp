@@ -1,10 +1,10 @@
 #include "models/model.h"
 
-#include <filesystem>
+#include <xxhash.h>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <xxhash.h>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -148,10 +148,13 @@ std::unique_ptr<Model> load_hf(const fs::path& dir) {
   }
   if (!cfg.is_object()) fail("{}: not a JSON object", cfg_path.string());
   // Multimodal checkpoints keep the language model's settings under text_config.
-  const nlohmann::json& text = cfg.contains("text_config") && cfg["text_config"].is_object() ? cfg["text_config"] : cfg;
+  const nlohmann::json& text =
+      cfg.contains("text_config") && cfg["text_config"].is_object() ? cfg["text_config"] : cfg;
   const std::string type = text.value("model_type", cfg.value("model_type", std::string()));
   const Architecture* arch = find_architecture_by_hf_type(type);
-  if (!arch) fail("{}: model_type '{}' is not supported (supported: qwen3, qwen3_5_text)", cfg_path.string(), type);
+  if (!arch)
+    fail("{}: model_type '{}' is not supported (supported: qwen3, qwen3_5_text)", cfg_path.string(),
+         type);
   auto m = std::make_unique<Model>();
   m->arch = arch;
   m->format = "hf";
@@ -159,7 +162,8 @@ std::unique_ptr<Model> load_hf(const fs::path& dir) {
   m->cfg.validate(cfg_path.string());
   m->sources.push_back(SafetensorsFile::open(dir.string()));
   const TensorSource& src = *m->sources.back();
-  if (!src.find("model.embed_tokens.weight") && src.find("model.language_model.embed_tokens.weight"))
+  if (!src.find("model.embed_tokens.weight") &&
+      src.find("model.language_model.embed_tokens.weight"))
     m->hf_prefix = "model.language_model.";
   arch->load_hf_weights(*m, src);
   return m;

@@ -1,5 +1,6 @@
 // A loaded model: its configuration, its weights (views into the mapped files, plus the few small
-// tensors converted at load time) and the architecture that knows its names, state and forward pass.
+// tensors converted at load time) and the architecture that knows its names, state and forward
+// pass.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -59,9 +60,9 @@ struct ModelWeights {
 // Where a forward pass reads and writes.
 struct ForwardArgs {
   Arena* slot;
-  const int32_t* ids;   // [T] in backend memory
+  const int32_t* ids;  // [T] in backend memory
   int T;
-  float* all_logits;    // [T, vocab] when every position's logits are wanted, else nullptr
+  float* all_logits;  // [T, vocab] when every position's logits are wanted, else nullptr
   GdnMode gdn_mode = GdnMode::kAuto;
 };
 
@@ -74,7 +75,8 @@ class Architecture {
   virtual std::string gguf_name() const = 0;  // llama.cpp's general.architecture ("qwen3")
   virtual std::vector<std::string> hf_model_types() const = 0;  // config.json model_type values
 
-  virtual ModelConfig config_from_hf(const nlohmann::json& config, const std::string& path) const = 0;
+  virtual ModelConfig config_from_hf(const nlohmann::json& config,
+                                     const std::string& path) const = 0;
   virtual ModelConfig config_from_gguf(const GGUFFile& f) const = 0;
   virtual void load_hf_weights(Model& m, const TensorSource& src) const = 0;
   virtual void load_gguf_weights(Model& m, const TensorSource& src) const = 0;
@@ -99,8 +101,8 @@ struct Model {
   ModelConfig cfg;
   ModelWeights w;
   const Architecture* arch = nullptr;
-  std::string path;    // what the user passed
-  std::string format;  // "hf" or "gguf"
+  std::string path;                  // what the user passed
+  std::string format;                // "hf" or "gguf"
   std::string hf_prefix = "model.";  // "model.language_model." in multimodal checkpoints
   // Keeps the mapped files and load-time conversions alive for the Mat views.
   std::vector<std::unique_ptr<TensorSource>> sources;

@@ -54,7 +54,9 @@ class Qwen3 : public Architecture {
                          DType kv_dtype) const override {
     add_decoder_regions(m, l, max_ctx, kv_dtype);
   }
-  size_t scratch_floats(const Model& m, int max_T) const override { return decoder_scratch(m, max_T); }
+  size_t scratch_floats(const Model& m, int max_T) const override {
+    return decoder_scratch(m, max_T);
+  }
   void forward(const Model& m, Backend& be, const ForwardArgs& a) const override {
     decoder_forward(m, be, a);
   }

@@ -13,13 +13,15 @@ namespace flashrt {
 
 namespace {
 
-std::string blk(int i) { return "blk." + std::to_string(i) + "."; }
+std::string blk(int i) {
+  return "blk." + std::to_string(i) + ".";
+}
 
 // llama.cpp's converter stores value heads "tiled" ([G0v0, G1v0, .., G0v1, ..]) instead of HF's
 // "grouped" order ([G0v0, G0v1, .., G1v0, ..]) so that ggml can broadcast key heads by repetition.
 // Returns, for each destination row (head-major, `dim` rows per head), the source row.
-std::vector<int64_t> grouped_to_tiled_rows(int k_heads, int v_heads, int64_t dim, int64_t offset = 0,
-                                           int64_t leading = 0) {
+std::vector<int64_t> grouped_to_tiled_rows(int k_heads, int v_heads, int64_t dim,
+                                           int64_t offset = 0, int64_t leading = 0) {
   std::vector<int64_t> map;
   for (int64_t r = 0; r < leading; ++r) map.push_back(r);
   const int per_k = v_heads / k_heads;
@@ -41,7 +43,9 @@ class Qwen35 : public Architecture {
     ModelConfig c = common_hf_config(h);
     c.arch = name();
     c.attn_output_gate = h.get_bool("attn_output_gate", true);
-    const double partial = h.child("rope_parameters").get_float("partial_rotary_factor", h.get_float("partial_rotary_factor", 0.25));
+    const double partial =
+        h.child("rope_parameters")
+            .get_float("partial_rotary_factor", h.get_float("partial_rotary_factor", 0.25));
     c.rope_dim = static_cast<int>(c.head_dim * partial);
     c.conv_kernel = static_cast<int>(h.get_int("linear_conv_kernel_dim", 4));
     c.gdn_k_heads = static_cast<int>(h.get_int("linear_num_key_heads"));
@@ -50,17 +54,22 @@ class Qwen35 : public Architecture {
     c.gdn_v_dim = static_cast<int>(h.get_int("linear_value_head_dim"));
     const auto types = h.get_string_list("layer_types");
     if (!types.empty()) {
-      FLASHRT_CHECK(static_cast<int>(types.size()) == c.n_layers, "{}: {} layer_types for {} layers", path, types.size(), c.n_layers);
+      FLASHRT_CHECK(static_cast<int>(types.size()) == c.n_layers,
+                    "{}: {} layer_types for {} layers", path, types.size(), c.n_layers);
       for (const auto& t : types) {
-        if (t == "full_attention") c.layers.push_back(LayerKind::kAttention);
-        else if (t == "linear_attention") c.layers.push_back(LayerKind::kGatedDeltaNet);
-        else fail("{}: layer type '{}' is not supported", path, t);
+        if (t == "full_attention")
+          c.layers.push_back(LayerKind::kAttention);
+        else if (t == "linear_attention")
+          c.layers.push_back(LayerKind::kGatedDeltaNet);
+        else
+          fail("{}: layer type '{}' is not supported", path, t);
       }
     } else {
       const int64_t interval = h.get_int("full_attention_interval", 4);
       FLASHRT_CHECK(interval > 0, "{}: full_attention_interval must be positive", path);
       for (int i = 0; i < c.n_layers; ++i)
-        c.layers.push_back((i + 1) % interval == 0 ? LayerKind::kAttention : LayerKind::kGatedDeltaNet);
+        c.layers.push_back((i + 1) % interval == 0 ? LayerKind::kAttention
+                                                   : LayerKind::kGatedDeltaNet);
     }
     return c;
   }
@@ -84,13 +93,18 @@ class Qwen35 : public Architecture {
       } catch (const Error& e) {
         fail("{}: {}attention.recurrent_layers: {}", f.describe(), p, e.what());
       }
-      FLASHRT_CHECK(static_cast<int>(flags.size()) >= c.n_layers, "{}: recurrent_layers lists {} of {} layers", f.describe(), flags.size(), c.n_layers);
-      for (int i = 0; i < c.n_layers; ++i) c.layers.push_back(flags[static_cast<size_t>(i)] ? LayerKind::kGatedDeltaNet : LayerKind::kAttention);
+      FLASHRT_CHECK(static_cast<int>(flags.size()) >= c.n_layers,
+                    "{}: recurrent_layers lists {} of {} layers", f.describe(), flags.size(),
+                    c.n_layers);
+      for (int i = 0; i < c.n_layers; ++i)
+        c.layers.push_back(flags[static_cast<size_t>(i)] ? LayerKind::kGatedDeltaNet
+                                                         : LayerKind::kAttention);
     } else {
       const int64_t interval = f.get_int_opt(p + "full_attention_interval").value_or(4);
       FLASHRT_CHECK(interval > 0, "{}: full_attention_interval must be positive", f.describe());
       for (int i = 0; i < c.n_layers; ++i)
-        c.layers.push_back((i + 1) % interval == 0 ? LayerKind::kAttention : LayerKind::kGatedDeltaNet);
+        c.layers.push_back((i + 1) % interval == 0 ? LayerKind::kAttention
+                                                   : LayerKind::kGatedDeltaNet);
     }
     return c;
   }
@@ -112,7 +126,8 @@ class Qwen35 : public Architecture {
       g.wa = load_matrix(src, p + "in_proj_a.weight", c.gdn_v_heads, c.hidden);
       g.wout = load_matrix(src, p + "out_proj.weight", c.hidden, vd);
       g.conv = load_f32(m, src, p + "conv1d.weight", c.gdn_conv_dim(), c.conv_kernel);
-      g.a_neg = load_f32(m, src, p + "A_log", 1, c.gdn_v_heads, [](float x) { return -std::exp(x); });
+      g.a_neg =
+          load_f32(m, src, p + "A_log", 1, c.gdn_v_heads, [](float x) { return -std::exp(x); });
       g.dt_bias = load_f32(m, src, p + "dt_bias", 1, c.gdn_v_heads);
       g.norm = load_f32(m, src, p + "norm.weight", 1, c.gdn_v_dim);
     }
@@ -156,7 +171,8 @@ class Qwen35 : public Architecture {
       if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention) interval = i + 1;
     bool regular = interval > 0;
     for (int i = 0; i < c.n_layers; ++i)
-      regular = regular && ((i + 1) % interval == 0) == (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention);
+      regular = regular && ((i + 1) % interval == 0) ==
+                               (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention);
     if (regular) {
       w.set(p + "full_attention_interval", GGUFValue::u32(static_cast<uint32_t>(interval)));
     } else {
@@ -186,10 +202,12 @@ class Qwen35 : public Architecture {
       gguf_add_matrix(w, b + "ssm_beta.weight", g.wb, type, head_rows);
       gguf_add_matrix(w, b + "ssm_alpha.weight", g.wa, type, head_rows);
       gguf_add_matrix(w, b + "ssm_out.weight", g.wout, type, {}, v_rows);
-      gguf_add_f32(w, b + "ssm_conv1d.weight", g.conv, {c.gdn_conv_dim(), c.conv_kernel}, nullptr, qkv_rows);
+      gguf_add_f32(w, b + "ssm_conv1d.weight", g.conv, {c.gdn_conv_dim(), c.conv_kernel}, nullptr,
+                   qkv_rows);
       // [Hv] vectors: view them as Hv rows of one value to reuse the row mapping.
       gguf_add_f32(w, b + "ssm_a", Mat{g.a_neg.data, DType::F32, Hv, 1}, {Hv}, nullptr, head_rows);
-      gguf_add_f32(w, b + "ssm_dt.bias", Mat{g.dt_bias.data, DType::F32, Hv, 1}, {Hv}, nullptr, head_rows);
+      gguf_add_f32(w, b + "ssm_dt.bias", Mat{g.dt_bias.data, DType::F32, Hv, 1}, {Hv}, nullptr,
+                   head_rows);
       gguf_add_f32(w, b + "ssm_norm.weight", g.norm, {c.gdn_v_dim});
     }
   }
@@ -198,7 +216,9 @@ class Qwen35 : public Architecture {
                          DType kv_dtype) const override {
     add_decoder_regions(m, l, max_ctx, kv_dtype);
   }
-  size_t scratch_floats(const Model& m, int max_T) const override { return decoder_scratch(m, max_T); }
+  size_t scratch_floats(const Model& m, int max_T) const override {
+    return decoder_scratch(m, max_T);
+  }
   void forward(const Model& m, Backend& be, const ForwardArgs& a) const override {
     decoder_forward(m, be, a);
   }

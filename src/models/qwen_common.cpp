@@ -8,21 +8,35 @@
 namespace flashrt {
 
 namespace {
-std::string hf_layer(const Model& m, int i) { return m.hf_prefix + "layers." + std::to_string(i) + "."; }
-std::string blk(int i) { return "blk." + std::to_string(i) + "."; }
-float plus_one(float x) { return x + 1.0f; }
+std::string hf_layer(const Model& m, int i) {
+  return m.hf_prefix + "layers." + std::to_string(i) + ".";
+}
+std::string blk(int i) {
+  return "blk." + std::to_string(i) + ".";
+}
+float plus_one(float x) {
+  return x + 1.0f;
+}
 
 // llama.cpp's general.file_type for a model mostly stored as `t`.
 uint32_t llama_file_type(DType t) {
   switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q4_0: return 2;
-    case DType::Q8_0: return 7;
-    case DType::Q4_K: return 15;
-    case DType::Q6_K: return 18;
-    case DType::BF16: return 32;
-    default: return 0;
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 1;
+    case DType::Q4_0:
+      return 2;
+    case DType::Q8_0:
+      return 7;
+    case DType::Q4_K:
+      return 15;
+    case DType::Q6_K:
+      return 18;
+    case DType::BF16:
+      return 32;
+    default:
+      return 0;
   }
 }
 }  // namespace
@@ -41,11 +55,15 @@ ModelConfig common_hf_config(const HFConfig& h) {
   const HFConfig rope = h.child("rope_parameters");
   c.rope_theta = rope.get_float("rope_theta", h.get_float("rope_theta", 10000.0));
   const std::string rope_type = rope.get_string("rope_type", "default");
-  if (rope_type != "default") fail("{}: RoPE type '{}' is not supported yet (only 'default')", h.path(), rope_type);
+  if (rope_type != "default")
+    fail("{}: RoPE type '{}' is not supported yet (only 'default')", h.path(), rope_type);
   const HFConfig scaling = h.child("rope_scaling");
-  const std::string scaling_type = scaling.get_string("rope_type", scaling.get_string("type", "default"));
-  if (scaling_type != "default") fail("{}: rope_scaling '{}' is not supported yet", h.path(), scaling_type);
-  if (h.get_bool("attention_bias", false)) fail("{}: attention_bias=true is not supported", h.path());
+  const std::string scaling_type =
+      scaling.get_string("rope_type", scaling.get_string("type", "default"));
+  if (scaling_type != "default")
+    fail("{}: rope_scaling '{}' is not supported yet", h.path(), scaling_type);
+  if (h.get_bool("attention_bias", false))
+    fail("{}: attention_bias=true is not supported", h.path());
   c.tied_embeddings = h.get_bool("tie_word_embeddings", false);
   c.max_positions = h.get_int("max_position_embeddings", 4096);
   c.bos_id = static_cast<int32_t>(h.get_int("bos_token_id", -1));
@@ -62,7 +80,8 @@ ModelConfig common_gguf_config(const GGUFFile& f, const std::string& arch) {
   c.n_heads = static_cast<int>(f.get_int(p + "attention.head_count"));
   c.n_kv_heads = static_cast<int>(f.get_int_opt(p + "attention.head_count_kv").value_or(c.n_heads));
   FLASHRT_CHECK(c.n_heads > 0, "{}: attention.head_count must be positive", f.describe());
-  c.head_dim = static_cast<int>(f.get_int_opt(p + "attention.key_length").value_or(c.hidden / c.n_heads));
+  c.head_dim =
+      static_cast<int>(f.get_int_opt(p + "attention.key_length").value_or(c.hidden / c.n_heads));
   c.rms_eps = static_cast<float>(f.get_float(p + "attention.layer_norm_rms_epsilon"));
   c.rope_theta = f.get_float_opt(p + "rope.freq_base").value_or(10000.0);
   c.rope_dim = static_cast<int>(f.get_int_opt(p + "rope.dimension_count").value_or(c.head_dim));
@@ -72,7 +91,8 @@ ModelConfig common_gguf_config(const GGUFFile& f, const std::string& arch) {
   c.vocab = embd.shape[0];
   c.tied_embeddings = f.find("output.weight") == nullptr;
   c.bos_id = static_cast<int32_t>(f.get_int_opt("tokenizer.ggml.bos_token_id").value_or(-1));
-  if (auto e = f.get_int_opt("tokenizer.ggml.eos_token_id")) c.eos_ids.push_back(static_cast<int32_t>(*e));
+  if (auto e = f.get_int_opt("tokenizer.ggml.eos_token_id"))
+    c.eos_ids.push_back(static_cast<int32_t>(*e));
   if (auto e = f.get_int_opt("tokenizer.ggml.eot_token_id"))
     if (c.eos_ids.empty() || c.eos_ids[0] != *e) c.eos_ids.push_back(static_cast<int32_t>(*e));
   return c;
@@ -85,7 +105,8 @@ void load_hf_common(Model& m, const TensorSource& src, bool zc) {
   };
   m.w.embed = load_matrix(src, m.hf_prefix + "embed_tokens.weight", c.vocab, c.hidden);
   m.w.out_norm = norm(m.hf_prefix + "norm.weight", c.hidden);
-  m.w.lm_head = c.tied_embeddings ? m.w.embed : load_matrix(src, "lm_head.weight", c.vocab, c.hidden);
+  m.w.lm_head =
+      c.tied_embeddings ? m.w.embed : load_matrix(src, "lm_head.weight", c.vocab, c.hidden);
   m.w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     auto& l = m.w.layers[static_cast<size_t>(i)];
@@ -103,12 +124,14 @@ void load_hf_attention(Model& m, const TensorSource& src, int i, bool zc) {
   const auto& c = m.cfg;
   auto& a = m.w.layers[static_cast<size_t>(i)].attn;
   const std::string p = hf_layer(m, i) + "self_attn.";
-  const int64_t q_rows = static_cast<int64_t>(c.n_heads) * c.head_dim * (c.attn_output_gate ? 2 : 1);
+  const int64_t q_rows =
+      static_cast<int64_t>(c.n_heads) * c.head_dim * (c.attn_output_gate ? 2 : 1);
   const int64_t kv_rows = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   a.wq = load_matrix(src, p + "q_proj.weight", q_rows, c.hidden);
   a.wk = load_matrix(src, p + "k_proj.weight", kv_rows, c.hidden);
   a.wv = load_matrix(src, p + "v_proj.weight", kv_rows, c.hidden);
-  a.wo = load_matrix(src, p + "o_proj.weight", c.hidden, static_cast<int64_t>(c.n_heads) * c.head_dim);
+  a.wo =
+      load_matrix(src, p + "o_proj.weight", c.hidden, static_cast<int64_t>(c.n_heads) * c.head_dim);
   const auto f = zc ? std::function<float(float)>(plus_one) : nullptr;
   a.q_norm = load_f32(m, src, p + "q_norm.weight", 1, c.head_dim, f);
   a.k_norm = load_f32(m, src, p + "k_norm.weight", 1, c.head_dim, f);
@@ -118,7 +141,8 @@ void load_gguf_common(Model& m, const TensorSource& src, const std::string& ffn_
   const auto& c = m.cfg;
   m.w.embed = load_matrix(src, "token_embd.weight", c.vocab, c.hidden);
   m.w.out_norm = load_f32(m, src, "output_norm.weight", 1, c.hidden);
-  m.w.lm_head = c.tied_embeddings ? m.w.embed : load_matrix(src, "output.weight", c.vocab, c.hidden);
+  m.w.lm_head =
+      c.tied_embeddings ? m.w.embed : load_matrix(src, "output.weight", c.vocab, c.hidden);
   m.w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers; ++i) {
     auto& l = m.w.layers[static_cast<size_t>(i)];
@@ -136,12 +160,14 @@ void load_gguf_attention(Model& m, const TensorSource& src, int i) {
   const auto& c = m.cfg;
   auto& a = m.w.layers[static_cast<size_t>(i)].attn;
   const std::string p = blk(i);
-  const int64_t q_rows = static_cast<int64_t>(c.n_heads) * c.head_dim * (c.attn_output_gate ? 2 : 1);
+  const int64_t q_rows =
+      static_cast<int64_t>(c.n_heads) * c.head_dim * (c.attn_output_gate ? 2 : 1);
   const int64_t kv_rows = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
   a.wq = load_matrix(src, p + "attn_q.weight", q_rows, c.hidden);
   a.wk = load_matrix(src, p + "attn_k.weight", kv_rows, c.hidden);
   a.wv = load_matrix(src, p + "attn_v.weight", kv_rows, c.hidden);
-  a.wo = load_matrix(src, p + "attn_output.weight", c.hidden, static_cast<int64_t>(c.n_heads) * c.head_dim);
+  a.wo = load_matrix(src, p + "attn_output.weight", c.hidden,
+                     static_cast<int64_t>(c.n_heads) * c.head_dim);
   a.q_norm = load_f32(m, src, p + "attn_q_norm.weight", 1, c.head_dim);
   a.k_norm = load_f32(m, src, p + "attn_k_norm.weight", 1, c.head_dim);
 }
@@ -167,7 +193,8 @@ void write_gguf_common_metadata(const Model& m, GGUFWriter& w, const std::string
   w.set(p + "rope.dimension_count", GGUFValue::u32(static_cast<uint32_t>(c.rope_dim)));
 }
 
-void write_gguf_common_tensors(const Model& m, GGUFWriter& w, DType type, const std::string& ffn_norm_name) {
+void write_gguf_common_tensors(const Model& m, GGUFWriter& w, DType type,
+                               const std::string& ffn_norm_name) {
   const auto& c = m.cfg;
   w.set("general.file_type", GGUFValue::u32(llama_file_type(type)));
   gguf_add_matrix(w, "token_embd.weight", m.w.embed, type);

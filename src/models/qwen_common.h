@@ -16,7 +16,8 @@ ModelConfig common_gguf_config(const GGUFFile& f, const std::string& arch);
 void load_hf_common(Model& m, const TensorSource& src, bool zero_centered);
 void load_hf_attention(Model& m, const TensorSource& src, int layer, bool zero_centered);
 // GGUF stores norm multipliers as they are applied (llama.cpp folds the +1 in when converting).
-void load_gguf_common(Model& m, const TensorSource& src, const std::string& ffn_norm_name = "ffn_norm");
+void load_gguf_common(Model& m, const TensorSource& src,
+                      const std::string& ffn_norm_name = "ffn_norm");
 void load_gguf_attention(Model& m, const TensorSource& src, int layer);
 
 void write_gguf_common_metadata(const Model& m, GGUFWriter& w, const std::string& arch);

@@ -24,7 +24,9 @@ struct Rng {  // splitmix64: fast, and seeded per row so generation is parallel 
   float normal() { return (uniform() + uniform() + uniform() + uniform() - 2.0f) * 1.7320508f; }
 };
 
-uint64_t mix(uint64_t a, uint64_t b) { return Rng{a * 0x100000001b3ull ^ b}.next(); }
+uint64_t mix(uint64_t a, uint64_t b) {
+  return Rng{a * 0x100000001b3ull ^ b}.next();
+}
 
 class Maker {
  public:
@@ -83,11 +85,13 @@ ModelConfig model_shape(const std::string& arch, const std::string& shape) {
   ModelConfig c = qwen3_base();
   if (arch == "qwen3") {
     if (shape == "0.6b") {  // Qwen/Qwen3-0.6B
-      c.vocab = 151936, c.hidden = 1024, c.ffn = 3072, c.n_layers = 28, c.n_heads = 16, c.n_kv_heads = 8, c.head_dim = 128;
+      c.vocab = 151936, c.hidden = 1024, c.ffn = 3072, c.n_layers = 28, c.n_heads = 16,
+      c.n_kv_heads = 8, c.head_dim = 128;
       c.max_positions = 40960;
       c.eos_ids = {151645};
     } else if (shape == "tiny") {
-      c.vocab = 512, c.hidden = 64, c.ffn = 128, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
+      c.vocab = 512, c.hidden = 64, c.ffn = 128, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2,
+      c.head_dim = 16;
       c.max_positions = 4096;
     } else {
       fail("unknown qwen3 shape '{}' (known: 0.6b, tiny)", shape);
@@ -99,13 +103,15 @@ ModelConfig model_shape(const std::string& arch, const std::string& shape) {
     c.attn_output_gate = true;
     c.conv_kernel = 4;
     if (shape == "0.8b") {  // Qwen/Qwen3.5-0.8B (text part)
-      c.vocab = 248320, c.hidden = 1024, c.ffn = 3584, c.n_layers = 24, c.n_heads = 8, c.n_kv_heads = 2, c.head_dim = 256;
+      c.vocab = 248320, c.hidden = 1024, c.ffn = 3584, c.n_layers = 24, c.n_heads = 8,
+      c.n_kv_heads = 2, c.head_dim = 256;
       c.gdn_k_heads = 16, c.gdn_v_heads = 16, c.gdn_k_dim = 128, c.gdn_v_dim = 128;
       c.rope_theta = 1e7;
       c.max_positions = 262144;
       c.eos_ids = {248044};
     } else if (shape == "tiny") {
-      c.vocab = 512, c.hidden = 64, c.ffn = 128, c.n_layers = 4, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
+      c.vocab = 512, c.hidden = 64, c.ffn = 128, c.n_layers = 4, c.n_heads = 4, c.n_kv_heads = 2,
+      c.head_dim = 16;
       c.gdn_k_heads = 2, c.gdn_v_heads = 4, c.gdn_k_dim = 16, c.gdn_v_dim = 16;
       c.rope_theta = 1e7;
       c.max_positions = 4096;
@@ -125,7 +131,8 @@ ModelConfig model_shape(const std::string& arch, const std::string& shape) {
 std::unique_ptr<Model> make_random_model(const ModelConfig& c, uint64_t seed) {
   auto m = std::make_unique<Model>();
   m->cfg = c;
-  m->arch = c.arch == "qwen3" ? find_architecture_by_gguf_name("qwen3") : find_architecture_by_gguf_name("qwen35");
+  m->arch = c.arch == "qwen3" ? find_architecture_by_gguf_name("qwen3")
+                              : find_architecture_by_gguf_name("qwen35");
   FLASHRT_CHECK(m->arch, "no architecture '{}'", c.arch);
   m->format = "random";
   m->path = c.arch + "-random";
@@ -142,7 +149,8 @@ std::unique_ptr<Model> make_random_model(const ModelConfig& c, uint64_t seed) {
     l.attn_norm = mk.vec(c.hidden, 1.0f, 0.02f);
     l.ffn_norm = mk.vec(c.hidden, 1.0f, 0.02f);
     if (l.kind == LayerKind::kAttention) {
-      const int64_t q = static_cast<int64_t>(c.n_heads) * c.head_dim, kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
+      const int64_t q = static_cast<int64_t>(c.n_heads) * c.head_dim,
+                    kv = static_cast<int64_t>(c.n_kv_heads) * c.head_dim;
       l.attn.wq = mk.matrix(q * (c.attn_output_gate ? 2 : 1), c.hidden, kStd);
       l.attn.wk = mk.matrix(kv, c.hidden, kStd);
       l.attn.wv = mk.matrix(kv, c.hidden, kStd);

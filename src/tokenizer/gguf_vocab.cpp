@@ -9,9 +9,11 @@ namespace flashrt {
 
 TokenizerData tokenizer_data_from_gguf(const GGUFFile& f) {
   const std::string model = f.get_string_opt("tokenizer.ggml.model").value_or("");
-  if (model.empty()) fail("{}: no tokenizer in this GGUF (tokenizer.ggml.model is missing)", f.describe());
+  if (model.empty())
+    fail("{}: no tokenizer in this GGUF (tokenizer.ggml.model is missing)", f.describe());
   if (model != "gpt2")
-    fail("{}: tokenizer type '{}' is not supported (flashrt reads byte-level BPE, 'gpt2')", f.describe(), model);
+    fail("{}: tokenizer type '{}' is not supported (flashrt reads byte-level BPE, 'gpt2')",
+         f.describe(), model);
   TokenizerData d;
   auto read = [&](const char* key, auto fn) {
     const GGUFValue* v = f.get_meta(key);
@@ -45,7 +47,8 @@ void write_tokenizer_gguf(const TokenizerData& d, GGUFWriter& w) {
   w.set("tokenizer.ggml.merges", GGUFValue::str_array(d.merges));
   if (d.bos) w.set("tokenizer.ggml.bos_token_id", GGUFValue::u32(static_cast<uint32_t>(*d.bos)));
   if (d.eos) w.set("tokenizer.ggml.eos_token_id", GGUFValue::u32(static_cast<uint32_t>(*d.eos)));
-  if (d.pad) w.set("tokenizer.ggml.padding_token_id", GGUFValue::u32(static_cast<uint32_t>(*d.pad)));
+  if (d.pad)
+    w.set("tokenizer.ggml.padding_token_id", GGUFValue::u32(static_cast<uint32_t>(*d.pad)));
   w.set("tokenizer.ggml.add_bos_token", GGUFValue::boolean(false));
   if (!d.chat_template.empty()) w.set("tokenizer.chat_template", GGUFValue::str(d.chat_template));
 }

@@ -69,8 +69,9 @@ TEST(BackendCpu, AttentionAgainstDouble) {
   const auto v = randn(static_cast<size_t>(ctx) * Hkv * hd, 7);
   std::vector<float> out(q.size());
   const float scale = 0.25f;
-  cpu::attention(pool, {out.data(), q.data(), k.data(), v.data(), DType::F32, T, Hq, Hkv, hd, scale, nullptr},
-                 pos0);
+  cpu::attention(
+      pool, {out.data(), q.data(), k.data(), v.data(), DType::F32, T, Hq, Hkv, hd, scale, nullptr},
+      pos0);
   for (int t = 0; t < T; ++t)
     for (int h = 0; h < Hq; ++h) {
       const int kh = h / (Hq / Hkv), n = pos0 + t + 1;
@@ -93,7 +94,6 @@ TEST(BackendCpu, AttentionAgainstDouble) {
       }
     }
 }
-
 
 TEST(BackendCpu, GatedDeltaNetChunkedMatchesRecurrence) {
   ThreadPool pool(2);

@@ -98,7 +98,7 @@ TEST(BackendCpuMatmul, EveryTypeAndIsaAgainstDouble) {
       else if (quantized(t))
         shapes = {{1, 32, 1}, {15, 64, 2}, {17, 96, 7}, {33, 288, 33}, {70, 128, 5}, {20, 64, 512}};
       else
-        shapes = {{1, 1, 1},   {5, 15, 2},  {17, 17, 7}, {33, 100, 33},
+        shapes = {{1, 1, 1},    {5, 15, 2},  {17, 17, 7},   {33, 100, 33},
                   {7, 64, 512}, {66, 40, 3}, {70, 1000, 1}, {3, 77, 1}};  // T = 1: the GEMV
       for (auto [N, K, T] : shapes) {
         const Weights w(t, N, K, static_cast<uint32_t>(N * 131 + K));

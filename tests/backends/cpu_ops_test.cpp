@@ -255,13 +255,15 @@ TEST(BackendCpuOps, AttentionAgainstDoubleAndBatchInvariant) {
 using testing::GdnData;
 
 // Runs the recurrence over `splits` (token counts) from a zero state; returns outputs then state.
-std::vector<float> run_recurrent(ThreadPool& pool, const GdnData& d, const std::vector<int>& splits) {
+std::vector<float> run_recurrent(ThreadPool& pool, const GdnData& d,
+                                 const std::vector<int>& splits) {
   std::vector<float> s(d.state_size(), 0.0f), o(d.out_size(d.T));
   int t0 = 0;
   for (int n : splits) {
     const int64_t pos = t0;
-    cpu::gdn_recurrent(pool, d.args(t0, n, s.data(), o.data() + static_cast<size_t>(t0) * d.Hv * d.dv,
-                                    &pos, false, GdnMode::kRecurrent));
+    cpu::gdn_recurrent(
+        pool, d.args(t0, n, s.data(), o.data() + static_cast<size_t>(t0) * d.Hv * d.dv, &pos, false,
+                     GdnMode::kRecurrent));
     t0 += n;
   }
   o.insert(o.end(), s.begin(), s.end());
@@ -281,7 +283,8 @@ TEST(BackendCpuOps, GatedDeltaNetRecurrenceAgainstReferenceAndSplitInvariant) {
       std::vector<int> ones(static_cast<size_t>(T), 1);
       EXPECT_EQ(run_recurrent(pool, d, ones), whole) << what << " " << cpu::isa_name(isa);
       if (T > 3) {
-        EXPECT_EQ(run_recurrent(pool, d, {2, T - 3, 1}), whole) << what << " " << cpu::isa_name(isa);
+        EXPECT_EQ(run_recurrent(pool, d, {2, T - 3, 1}), whole)
+            << what << " " << cpu::isa_name(isa);
       }
     }
   }
@@ -302,10 +305,10 @@ TEST(BackendCpuOps, StoreRowsF16RoundsToNearestEven) {
   const int T = 3;
   const int64_t row = 37;  // odd: exercises the vector tail
   auto src = randn(static_cast<size_t>(T * row), 91, 3.0f);
-  src[0] = 1e-6f;                                   // subnormal in half
-  src[1] = 70000.0f;                                // overflows to inf
-  src[2] = 1.0f + 1.0f / 2048.0f;                   // a tie: rounds to even (1.0)
-  src[3] = 1.0f + 3.0f / 2048.0f;                   // a tie: rounds to even (1 + 2/1024)
+  src[0] = 1e-6f;                  // subnormal in half
+  src[1] = 70000.0f;               // overflows to inf
+  src[2] = 1.0f + 1.0f / 2048.0f;  // a tie: rounds to even (1.0)
+  src[3] = 1.0f + 3.0f / 2048.0f;  // a tie: rounds to even (1 + 2/1024)
   src[4] = -0.0f;
   for (cpu::Isa isa : machine_isas()) {
     IsaScope s(isa);

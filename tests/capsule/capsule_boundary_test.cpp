@@ -15,8 +15,8 @@ struct Result {
   std::vector<int32_t> tokens;
 };
 
-Result split_run(const Model& m, Backend& be, GdnMode mode, const std::vector<int32_t>& prompt, size_t cut,
-                 const std::string& file) {
+Result split_run(const Model& m, Backend& be, GdnMode mode, const std::vector<int32_t>& prompt,
+                 size_t cut, const std::string& file) {
   SessionOptions o;
   o.max_ctx = 512;
   o.gdn_mode = mode;
@@ -53,7 +53,8 @@ TEST(CapsuleBoundary, MidPromptCapsulesContinueLikeOnePrefill) {
       const Result whole = split_run(*m, *be, mode, prompt, 0, file);
       for (size_t cut : {size_t{1}, size_t{17}, size_t{37}, size_t{64}}) {
         if (cut >= prompt.size()) continue;
-        SCOPED_TRACE(std::string(name) + (mode == GdnMode::kChunked ? " chunked" : " recurrent") + " cut " + std::to_string(cut));
+        SCOPED_TRACE(std::string(name) + (mode == GdnMode::kChunked ? " chunked" : " recurrent") +
+                     " cut " + std::to_string(cut));
         const Result r = split_run(*m, *be, mode, prompt, cut, file);
         const bool exact = mode == GdnMode::kRecurrent || cut % 64 == 0;
         if (exact) {

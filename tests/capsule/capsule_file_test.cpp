@@ -16,7 +16,8 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
 class CapsuleFile : public ::testing::Test {
@@ -97,10 +98,12 @@ TEST_F(CapsuleFile, FlippedBytesAreCaught) {
 }
 
 TEST_F(CapsuleFile, TruncatedFilesAreCaught) {
-  for (size_t len : {size_t{0}, size_t{7}, size_t{63}, size_t{64}, size_t{100}, good_.size() / 2, good_.size() - 1}) {
+  for (size_t len : {size_t{0}, size_t{7}, size_t{63}, size_t{64}, size_t{100}, good_.size() / 2,
+                     good_.size() - 1}) {
     SCOPED_TRACE(len);
-    expect_refused(std::vector<uint8_t>(good_.begin(), good_.begin() + static_cast<std::ptrdiff_t>(len)),
-                   len < 64 ? "capsule" : "truncated");
+    expect_refused(
+        std::vector<uint8_t>(good_.begin(), good_.begin() + static_cast<std::ptrdiff_t>(len)),
+        len < 64 ? "capsule" : "truncated");
   }
 }
 

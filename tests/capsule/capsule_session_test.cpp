@@ -134,7 +134,8 @@ TEST_P(CapsuleSession, CapsulesMoveBetweenContextSizes) {
   big.max_ctx = 512;
   Session t(*model_, *be_, big);
   t.restore(c);
-  EXPECT_EQ(t.generate(8, SamplerParams::greedy(), {}).tokens, s->generate(8, SamplerParams::greedy(), {}).tokens);
+  EXPECT_EQ(t.generate(8, SamplerParams::greedy(), {}).tokens,
+            s->generate(8, SamplerParams::greedy(), {}).tokens);
   SessionOptions tiny = opt_;
   tiny.max_ctx = static_cast<int64_t>(GetParam().prompt().size()) - 1;
   Session u(*model_, *be_, tiny);

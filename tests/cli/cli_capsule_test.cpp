@@ -13,7 +13,9 @@
 namespace flashrt::testing {
 namespace {
 
-std::string default_model() { return source_dir() + "/models/pycoder-hybrid-12m.gguf"; }
+std::string default_model() {
+  return source_dir() + "/models/pycoder-hybrid-12m.gguf";
+}
 
 TEST(CliCapsule, SaveInspectVerifyAndContinue) {
   const std::string cap = temp_dir() + "/cli.cap";
@@ -24,7 +26,8 @@ TEST(CliCapsule, SaveInspectVerifyAndContinue) {
 
   r = run_flashrt("capsule inspect " + cap);
   ASSERT_EQ(r.status, 0) << r.out;
-  for (const char* s : {"fingerprint:", "position:", "gdn.0.state", "attn.3.k", "meta.logits", "meta.rng"})
+  for (const char* s :
+       {"fingerprint:", "position:", "gdn.0.state", "attn.3.k", "meta.logits", "meta.rng"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
 
   r = run_flashrt("capsule verify " + cap + " -m " + default_model());
@@ -35,8 +38,11 @@ TEST(CliCapsule, SaveInspectVerifyAndContinue) {
   EXPECT_NE(r.out.find("another model"), std::string::npos) << r.out;
 
   // Restoring the capsule and adding the rest of the prompt continues exactly like one prefill.
-  const auto whole = run_flashrt("run -m " + default_model() + " -p 'import os\nimport sys\n\n\nclass ' -n 24 --temp 0 --no-echo");
-  const auto cont = run_flashrt("run -m " + default_model() + " --capsule " + cap + " -p " + tail + " -n 24 --temp 0 --no-echo");
+  const auto whole =
+      run_flashrt("run -m " + default_model() +
+                  " -p 'import os\nimport sys\n\n\nclass ' -n 24 --temp 0 --no-echo");
+  const auto cont = run_flashrt("run -m " + default_model() + " --capsule " + cap + " -p " + tail +
+                                " -n 24 --temp 0 --no-echo");
   ASSERT_EQ(whole.status, 0) << whole.out;
   ASSERT_EQ(cont.status, 0) << cont.out;
   EXPECT_EQ(cont.out, whole.out);
@@ -51,8 +57,8 @@ TEST(CliCapsule, KilledSaveNeverLeavesAFileUnderTheFinalName) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
       ::setenv("FLASHRT_CAPSULE_WRITE_DELAY_MS", "20", 1);
-      ::execl(flashrt_binary().c_str(), "flashrt", "capsule", "save", "-m", default_model().c_str(), "--ids",
-              "1,2,3,4,5,6,7,8", "-o", cap.c_str(), static_cast<char*>(nullptr));
+      ::execl(flashrt_binary().c_str(), "flashrt", "capsule", "save", "-m", default_model().c_str(),
+              "--ids", "1,2,3,4,5,6,7,8", "-o", cap.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + delay_ms));
@@ -72,7 +78,8 @@ TEST(CliCapsule, KilledSaveNeverLeavesAFileUnderTheFinalName) {
 TEST(CliCapsule, BadCapsuleFilesAreMessages) {
   const std::string bad = temp_dir() + "/garbage.cap";
   FILE* f = std::fopen(bad.c_str(), "wb");
-  std::fputs("definitely not a capsule, but long enough to have a header of sixty-four bytes......", f);
+  std::fputs("definitely not a capsule, but long enough to have a header of sixty-four bytes......",
+             f);
   std::fclose(f);
   auto r = run_flashrt("capsule inspect " + bad);
   EXPECT_EQ(r.status, 1);

@@ -23,8 +23,9 @@ TEST(CliModels, RunGreedyPrintsTheReferenceContinuation) {
     const Reference ref(dir);
     const auto ids = ref.ids("T7.input_ids");
     const auto greedy = ref.ids("T7.greedy");
-    const auto r = run_flashrt("run -m " + dir + " --ids " + join_ids(ids, ',') + " -n " +
-                               std::to_string(greedy.size()) + " --temp 0 --ignore-eos --print-ids");
+    const auto r =
+        run_flashrt("run -m " + dir + " --ids " + join_ids(ids, ',') + " -n " +
+                    std::to_string(greedy.size()) + " --temp 0 --ignore-eos --print-ids");
     ASSERT_EQ(r.status, 0) << r.out;
     EXPECT_EQ(trim(r.out), join_ids(greedy, ' ')) << name;
   }
@@ -44,7 +45,8 @@ TEST(CliModels, LogitsWritesNpyMatchingTheReference) {
   EXPECT_EQ(a.shape, shape);
   ASSERT_EQ(a.data.size(), want.size() * 4);
   const auto* got = reinterpret_cast<const float*>(a.data.data());
-  EXPECT_LE(max_abs_diff(got, want.data(), want.size()), 2e-4f * std::max(1.0f, max_abs(want.data(), want.size())));
+  EXPECT_LE(max_abs_diff(got, want.data(), want.size()),
+            2e-4f * std::max(1.0f, max_abs(want.data(), want.size())));
 }
 
 TEST(CliModels, ConvertThenRunFromGguf) {
@@ -55,8 +57,8 @@ TEST(CliModels, ConvertThenRunFromGguf) {
   const std::string gguf = temp_dir() + "/cli-qwen35-bf16.gguf";
   auto r = run_flashrt("convert " + dir + " -o " + gguf + " --type bf16");
   ASSERT_EQ(r.status, 0) << r.out;
-  r = run_flashrt("run -m " + gguf + " --ids " + join_ids(ids, ',') + " -n " + std::to_string(greedy.size()) +
-                  " --temp 0 --ignore-eos --print-ids");
+  r = run_flashrt("run -m " + gguf + " --ids " + join_ids(ids, ',') + " -n " +
+                  std::to_string(greedy.size()) + " --temp 0 --ignore-eos --print-ids");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(trim(r.out), join_ids(greedy, ' '));
   r = run_flashrt("info -m " + gguf);
@@ -67,13 +69,15 @@ TEST(CliModels, ConvertThenRunFromGguf) {
 
 TEST(CliModels, QuantizeWritesWhatConvertWrites) {
   const std::string dir = ref_model_dir("qwen3");
-  const std::string a = temp_dir() + "/cli-qwen3-quantize.gguf", b = temp_dir() + "/cli-qwen3-convert.gguf";
+  const std::string a = temp_dir() + "/cli-qwen3-quantize.gguf",
+                    b = temp_dir() + "/cli-qwen3-convert.gguf";
   auto r = run_flashrt("quantize " + dir + " " + a + " --type q8_0");
   ASSERT_EQ(r.status, 0) << r.out;
   r = run_flashrt("convert " + dir + " -o " + b + " --type q8_0");
   ASSERT_EQ(r.status, 0) << r.out;
   std::ifstream fa(a, std::ios::binary), fb(b, std::ios::binary);
-  const std::string da((std::istreambuf_iterator<char>(fa)), {}), db((std::istreambuf_iterator<char>(fb)), {});
+  const std::string da((std::istreambuf_iterator<char>(fa)), {}),
+      db((std::istreambuf_iterator<char>(fb)), {});
   EXPECT_GT(da.size(), 0u);
   EXPECT_TRUE(da == db) << "quantize and convert --type q8_0 wrote different files";
   r = run_flashrt("quantize " + dir + " " + a + " --type q3_k");
@@ -162,7 +166,8 @@ TEST(CliModels, ErrorsAreMessagesNotCrashes) {
 TEST(CliModels, HelpListsEveryCommand) {
   const auto r = run_flashrt("--help");
   EXPECT_EQ(r.status, 0);
-  for (const char* c : {"run", "logits", "convert", "info"}) EXPECT_NE(r.out.find(c), std::string::npos) << c;
+  for (const char* c : {"run", "logits", "convert", "info"})
+    EXPECT_NE(r.out.find(c), std::string::npos) << c;
 }
 
 }  // namespace

@@ -13,7 +13,9 @@ struct CommandResult {
   std::string out;  // stdout and stderr together
 };
 
-inline std::string flashrt_binary() { return std::string(FLASHRT_BINARY_DIR) + "/flashrt"; }
+inline std::string flashrt_binary() {
+  return std::string(FLASHRT_BINARY_DIR) + "/flashrt";
+}
 
 inline CommandResult run_flashrt(const std::string& args) {
   CommandResult r;
@@ -30,7 +32,8 @@ inline CommandResult run_flashrt(const std::string& args) {
 
 inline std::string join_ids(const std::vector<int32_t>& ids, char sep) {
   std::string s;
-  for (size_t i = 0; i < ids.size(); ++i) s += (i ? std::string(1, sep) : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i)
+    s += (i ? std::string(1, sep) : "") + std::to_string(ids[i]);
   return s;
 }
 

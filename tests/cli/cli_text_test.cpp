@@ -10,7 +10,9 @@
 namespace flashrt::testing {
 namespace {
 
-std::string default_model() { return source_dir() + "/models/pycoder-hybrid-12m.gguf"; }
+std::string default_model() {
+  return source_dir() + "/models/pycoder-hybrid-12m.gguf";
+}
 
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
@@ -34,7 +36,8 @@ TEST(CliText, RunContinuesPromptsLikeTransformers) {
 TEST(CliText, TokenizeAndDetokenize) {
   const Reference ref(trained_model_dir("pycoder-hybrid-12m"));
   const auto ids = ref.ids("p0.input_ids");
-  auto r = run_flashrt("tokenize -m " + default_model() + " -p " + shell_quote("def fibonacci(n):\n"));
+  auto r =
+      run_flashrt("tokenize -m " + default_model() + " -p " + shell_quote("def fibonacci(n):\n"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(r.out, join_ids(ids, ' ') + "\n");
   // A folder holding just tokenizer.json is enough for the tokenizer commands.

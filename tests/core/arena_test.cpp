@@ -44,7 +44,8 @@ TEST(CoreThreadPool, ParallelForCoversEveryIndexOnce) {
       }
     }
     std::vector<std::atomic<int>> seen(static_cast<size_t>(threads));
-    for (int rep = 0; rep < 100; ++rep) pool.run([&](int t, int n) {
+    for (int rep = 0; rep < 100; ++rep)
+      pool.run([&](int t, int n) {
         EXPECT_EQ(n, threads);
         seen[static_cast<size_t>(t)]++;
       });

@@ -1,6 +1,6 @@
-// Perplexity on a held-out Python file (tests/data/heldout.py, written for these tests): the trained
-// models predict it far better than chance, and quantizing their weights to q8_0 changes the
-// perplexity by less than 1% (q4_0 is reported, with a looser bound).
+// Perplexity on a held-out Python file (tests/data/heldout.py, written for these tests): the
+// trained models predict it far better than chance, and quantizing their weights to q8_0 changes
+// the perplexity by less than 1% (q4_0 is reported, with a looser bound).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -29,11 +29,12 @@ TEST(EnginePerplexity, QuantizationChangesItLittle) {
     ASSERT_GT(ids.size(), 1000u);
     const double base = perplexity(*load_model(dir), *be, ids, 512).perplexity;
     EXPECT_GT(base, 2.0) << name;
-    EXPECT_LT(base, 20.0) << name << ": a model trained on Python should predict Python well (vocab 8192)";
+    EXPECT_LT(base, 20.0) << name
+                          << ": a model trained on Python should predict Python well (vocab 8192)";
     const double q8 = perplexity(*load_model(model_path(dir, "q8_0")), *be, ids, 512).perplexity;
     const double q4 = perplexity(*load_model(model_path(dir, "q4_0")), *be, ids, 512).perplexity;
-    std::printf("%s: perplexity bf16 %.4f, q8_0 %.4f (%+.2f%%), q4_0 %.4f (%+.2f%%)\n", name, base, q8,
-                100 * (q8 / base - 1), q4, 100 * (q4 / base - 1));
+    std::printf("%s: perplexity bf16 %.4f, q8_0 %.4f (%+.2f%%), q4_0 %.4f (%+.2f%%)\n", name, base,
+                q8, 100 * (q8 / base - 1), q4, 100 * (q4 / base - 1));
     EXPECT_LT(std::fabs(q8 / base - 1), 0.01) << name;
     EXPECT_LT(std::fabs(q4 / base - 1), 0.10) << name;
   }

@@ -16,7 +16,8 @@ std::vector<float> logits_of(std::vector<double> probs) {
   return l;
 }
 
-std::map<int32_t, int> draw(const std::vector<float>& l, const SamplerParams& p, int n, uint64_t seed = 7) {
+std::map<int32_t, int> draw(const std::vector<float>& l, const SamplerParams& p, int n,
+                            uint64_t seed = 7) {
   RngState rng = rng_from_seed(seed);
   std::map<int32_t, int> counts;
   for (int i = 0; i < n; ++i) ++counts[sample_token(l, {}, p, rng)];
@@ -34,7 +35,9 @@ SamplerParams plain(float temp) {
 
 TEST(EngineSampler, GreedyPicksTheFirstLargest) {
   RngState rng = rng_from_seed(1);
-  EXPECT_EQ(sample_token(std::vector<float>{0.1f, 3.0f, 3.0f, -1.0f}, {}, SamplerParams::greedy(), rng), 1);
+  EXPECT_EQ(
+      sample_token(std::vector<float>{0.1f, 3.0f, 3.0f, -1.0f}, {}, SamplerParams::greedy(), rng),
+      1);
   EXPECT_EQ(argmax(std::vector<float>{-5.0f, -4.0f}), 1);
 }
 
@@ -43,7 +46,9 @@ TEST(EngineSampler, TemperatureOneFollowsTheSoftmax) {
   const int n = 40000;
   const auto c = draw(logits_of(probs), plain(1.0f), n);
   for (size_t i = 0; i < probs.size(); ++i)
-    EXPECT_NEAR(c.count(static_cast<int32_t>(i)) ? c.at(static_cast<int32_t>(i)) / double(n) : 0.0, probs[i], 0.01) << i;
+    EXPECT_NEAR(c.count(static_cast<int32_t>(i)) ? c.at(static_cast<int32_t>(i)) / double(n) : 0.0,
+                probs[i], 0.01)
+        << i;
 }
 
 TEST(EngineSampler, LowTemperatureSharpens) {

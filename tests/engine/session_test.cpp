@@ -29,7 +29,8 @@ TEST(EngineSession, BatchSizeDoesNotChangeAnyBit) {
     for (int32_t id : ids) b.append(std::vector<int32_t>{id});  // and one token at a time
     EXPECT_EQ(a.logits(), b.logits()) << name;
     ASSERT_EQ(a.arena().layout().total_bytes(), b.arena().layout().total_bytes());
-    EXPECT_EQ(0, std::memcmp(a.arena().base(), b.arena().base(), a.arena().layout().total_bytes())) << name;
+    EXPECT_EQ(0, std::memcmp(a.arena().base(), b.arena().base(), a.arena().layout().total_bytes()))
+        << name;
   }
 }
 
@@ -88,8 +89,8 @@ TEST(EngineSession, ErrorsLeaveTheSessionUnchanged) {
   Session s(*model, *be, o);
   s.append(std::vector<int32_t>{1, 2, 3});
   const auto before = s.logits();
-  EXPECT_THROW(s.append(std::vector<int32_t>{4, 5000}), Error);            // bad id
-  EXPECT_THROW(s.append(std::vector<int32_t>(8, 1)), Error);               // overflow
+  EXPECT_THROW(s.append(std::vector<int32_t>{4, 5000}), Error);  // bad id
+  EXPECT_THROW(s.append(std::vector<int32_t>(8, 1)), Error);     // overflow
   EXPECT_EQ(s.pos(), 3);
   EXPECT_EQ(s.logits(), before);
   Session empty(*model, *be, o);

@@ -28,13 +28,13 @@ TEST(CudaAttention, MatchesCpuAtSeveralPositions) {
     const auto v = randn(static_cast<size_t>(ctx) * c.Hkv * c.hd, seed++);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.hd));
     std::vector<float> want(q.size());
-    cpu->attention(
-        {want.data(), q.data(), k.data(), v.data(), DType::F32, c.T, c.Hq, c.Hkv, c.hd, scale, &c.pos});
+    cpu->attention({want.data(), q.data(), k.data(), v.data(), DType::F32, c.T, c.Hq, c.Hkv, c.hd,
+                    scale, &c.pos});
     Buf<float> dq(*gpu, q), dk(*gpu, k), dv(*gpu, v);
     Buf<int64_t> dpos(*gpu, std::vector<int64_t>{c.pos});
     auto out = Buf<float>::poisoned(*gpu, q.size());
-    gpu->attention(
-        {out.get(), dq.get(), dk.get(), dv.get(), DType::F32, c.T, c.Hq, c.Hkv, c.hd, scale, dpos.get()});
+    gpu->attention({out.get(), dq.get(), dk.get(), dv.get(), DType::F32, c.T, c.Hq, c.Hkv, c.hd,
+                    scale, dpos.get()});
     EXPECT_LT(rel_err(out.host(), want), 1e-5)
         << "T=" << c.T << " pos=" << c.pos << " Hq=" << c.Hq << " Hkv=" << c.Hkv << " hd=" << c.hd;
   }

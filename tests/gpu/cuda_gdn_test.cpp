@@ -12,7 +12,6 @@
 namespace flashrt::testing {
 namespace {
 
-
 // The same data in device memory.
 struct DevGdn {
   Buf<float> qkv, alpha, beta, a_neg, dt_bias;
@@ -23,7 +22,6 @@ struct DevGdn {
         a_neg(be, d.a_neg),
         dt_bias(be, d.dt_bias) {}
 };
-
 
 GdnArgs dev_args(const GdnData& d, const DevGdn& g, int t0, int n, float* state, float* out,
                  const int64_t* pos, bool tiled, GdnMode mode) {

@@ -25,7 +25,6 @@
 
 namespace flashrt::testing {
 
-
 // ||a - ref|| / ||ref|| in double; +inf when the sizes differ or a value of `a` is not finite (an
 // unwritten, NaN-poisoned output never passes).
 inline double rel_err(const std::vector<float>& a, const std::vector<float>& ref) {

@@ -15,7 +15,8 @@ namespace flashrt::testing {
 
 inline std::string temp_dir() {
   static const std::string dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("flashrt-test-" + std::to_string(::getpid()));
+    auto d =
+        std::filesystem::temp_directory_path() / ("flashrt-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(d);
     return d.string();
   }();

@@ -20,7 +20,8 @@ struct Case {
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
-  std::string n = info.param.model + "_" + info.param.format + (info.param.mode == GdnMode::kChunked ? "_chunked" : "") +
+  std::string n = info.param.model + "_" + info.param.format +
+                  (info.param.mode == GdnMode::kChunked ? "_chunked" : "") +
                   (info.param.kv == DType::F16 ? "_kv_f16" : "");
   for (char& c : n)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -65,7 +66,8 @@ TEST_P(ReferenceModel, LogitsGreedyAndCacheMatchTransformers) {
     ASSERT_EQ(got.size(), want.size());
     const float scale = std::max(1.0f, max_abs(want.data(), want.size()));
     const float diff = max_abs_diff(got.data(), want.data(), want.size());
-    EXPECT_LE(diff, tolerance(c) * scale) << "max |logit diff| " << diff << " (logit scale " << scale << ")";
+    EXPECT_LE(diff, tolerance(c) * scale)
+        << "max |logit diff| " << diff << " (logit scale " << scale << ")";
 
     // The cache after the prompt is what a capsule of this boundary holds.
     if (c.format != "q8_0" && c.kv == DType::F32) {
@@ -73,7 +75,8 @@ TEST_P(ReferenceModel, LogitsGreedyAndCacheMatchTransformers) {
       for (int l = 0; l < cfg.n_layers; ++l) {
         if (cfg.layers[static_cast<size_t>(l)] == LayerKind::kAttention) {
           for (char kv : {'k', 'v'}) {
-            const auto r = ref.floats(p + (kv == 'k' ? "cache.keys." : "cache.values.") + std::to_string(l));
+            const auto r =
+                ref.floats(p + (kv == 'k' ? "cache.keys." : "cache.values.") + std::to_string(l));
             const float* ours = s.arena().region_as<float>(kv_region(l, kv));
             const int hd = cfg.head_dim, H = cfg.n_kv_heads;
             float d = 0;
@@ -92,17 +95,21 @@ TEST_P(ReferenceModel, LogitsGreedyAndCacheMatchTransformers) {
           for (int h = 0; h < Hv; ++h) {
             // GGUF files keep value heads in llama.cpp's tiled order.
             const int src = cfg.gdn_tiled_heads ? (h % Hk) * (Hv / Hk) + h / Hk : h;
-            d = std::max(d, max_abs_diff(S + static_cast<int64_t>(h) * n, rs.data() + static_cast<size_t>(src) * n, n));
+            d = std::max(d, max_abs_diff(S + static_cast<int64_t>(h) * n,
+                                         rs.data() + static_cast<size_t>(src) * n, n));
           }
           EXPECT_LE(d, 1e-3f) << "recurrent state, layer " << l;
-          const auto rc = ref.floats(p + "cache.conv_state." + std::to_string(l));  // [C, K] oldest first
-          const float* cs = s.arena().region_as<float>(gdn_conv_region(l));          // [K-1, C]
+          const auto rc =
+              ref.floats(p + "cache.conv_state." + std::to_string(l));       // [C, K] oldest first
+          const float* cs = s.arena().region_as<float>(gdn_conv_region(l));  // [K-1, C]
           const int64_t C = cfg.gdn_conv_dim();
           const int K = cfg.conv_kernel;
           float dc = 0;
           for (int j = 0; j < K - 1; ++j)
-            for (int64_t ch = 0; ch < 2LL * Hk * cfg.gdn_k_dim; ++ch)  // q and k channels keep their order
-              dc = std::max(dc, std::fabs(cs[j * C + ch] - rc[static_cast<size_t>(ch) * K + j + 1]));
+            for (int64_t ch = 0; ch < 2LL * Hk * cfg.gdn_k_dim;
+                 ++ch)  // q and k channels keep their order
+              dc =
+                  std::max(dc, std::fabs(cs[j * C + ch] - rc[static_cast<size_t>(ch) * K + j + 1]));
           EXPECT_LE(dc, 1e-3f) << "conv state, layer " << l;
         }
       }
@@ -117,14 +124,15 @@ TEST_P(ReferenceModel, LogitsGreedyAndCacheMatchTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(
     Models, ReferenceModel,
-    ::testing::Values(Case{"qwen3", "hf", GdnMode::kAuto}, Case{"qwen3-tied", "hf", GdnMode::kAuto},
-                      Case{"qwen35", "hf", GdnMode::kRecurrent}, Case{"qwen35", "hf", GdnMode::kChunked},
-                      Case{"qwen3", "f32", GdnMode::kAuto}, Case{"qwen3", "bf16", GdnMode::kAuto},
-                      Case{"qwen3-tied", "bf16", GdnMode::kAuto}, Case{"qwen35", "f32", GdnMode::kAuto},
-                      Case{"qwen35", "bf16", GdnMode::kAuto}, Case{"qwen35", "bf16", GdnMode::kChunked},
-                      Case{"qwen3", "q8_0", GdnMode::kAuto}, Case{"qwen3-tied", "q8_0", GdnMode::kAuto},
-                      Case{"qwen3", "hf", GdnMode::kAuto, DType::F16},
-                      Case{"qwen35", "hf", GdnMode::kChunked, DType::F16}),
+    ::testing::Values(
+        Case{"qwen3", "hf", GdnMode::kAuto}, Case{"qwen3-tied", "hf", GdnMode::kAuto},
+        Case{"qwen35", "hf", GdnMode::kRecurrent}, Case{"qwen35", "hf", GdnMode::kChunked},
+        Case{"qwen3", "f32", GdnMode::kAuto}, Case{"qwen3", "bf16", GdnMode::kAuto},
+        Case{"qwen3-tied", "bf16", GdnMode::kAuto}, Case{"qwen35", "f32", GdnMode::kAuto},
+        Case{"qwen35", "bf16", GdnMode::kAuto}, Case{"qwen35", "bf16", GdnMode::kChunked},
+        Case{"qwen3", "q8_0", GdnMode::kAuto}, Case{"qwen3-tied", "q8_0", GdnMode::kAuto},
+        Case{"qwen3", "hf", GdnMode::kAuto, DType::F16},
+        Case{"qwen35", "hf", GdnMode::kChunked, DType::F16}),
     case_name);
 
 }  // namespace

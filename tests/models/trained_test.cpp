@@ -52,9 +52,10 @@ TEST_P(TrainedModel, PromptsMatchTransformers) {
       EXPECT_EQ(r.tokens, greedy);
       continue;
     }
-    // q8_0 may flip a genuine near-tie: accept a divergence only where the f32 path (checked against
-    // the reference above to 2e-4) shows a top-2 gap within the q8_0 logit tolerance.
-    const auto first = std::mismatch(r.tokens.begin(), r.tokens.end(), greedy.begin()).first - r.tokens.begin();
+    // q8_0 may flip a genuine near-tie: accept a divergence only where the f32 path (checked
+    // against the reference above to 2e-4) shows a top-2 gap within the q8_0 logit tolerance.
+    const auto first =
+        std::mismatch(r.tokens.begin(), r.tokens.end(), greedy.begin()).first - r.tokens.begin();
     if (first == static_cast<std::ptrdiff_t>(greedy.size())) continue;
     const auto f32_model = load_model(dir);
     Session ref_s(*f32_model, *be, so);
@@ -64,13 +65,15 @@ TEST_P(TrainedModel, PromptsMatchTransformers) {
     auto l = ref_s.logits();
     l[0] = -INFINITY;
     std::partial_sort(l.begin(), l.begin() + 2, l.end(), std::greater<float>());
-    EXPECT_LT(l[0] - l[1], tol * scale) << "q8_0 diverges at step " << first << " where the top-2 gap is "
-                                         << l[0] - l[1] << ", not a near-tie";
+    EXPECT_LT(l[0] - l[1], tol * scale)
+        << "q8_0 diverges at step " << first << " where the top-2 gap is " << l[0] - l[1]
+        << ", not a near-tie";
   }
 }
 
 std::string name(const ::testing::TestParamInfo<Case>& info) {
-  std::string n = info.param.model + "_" + info.param.format + (info.param.mode == GdnMode::kChunked ? "_chunked" : "") +
+  std::string n = info.param.model + "_" + info.param.format +
+                  (info.param.mode == GdnMode::kChunked ? "_chunked" : "") +
                   (info.param.kv == DType::F16 ? "_kv_f16" : "");
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';

@@ -114,7 +114,7 @@ void attention(ThreadPool& pool, const AttentionArgs& a, int64_t pos0) {
       const int tile = static_cast<int>(i / a.n_kv_heads), kh = static_cast<int>(i % a.n_kv_heads);
       const int t0 = tile * kAttnQueryTile, tokens = std::min(kAttnQueryTile, a.T - t0);
       const int64_t off =
-          t0 * q_stride + static_cast<int64_t>(kh) * group * hd;  // row (t0, first head)
+          t0 * q_stride + static_cast<int64_t>(kh) * group * hd;             // row (t0, first head)
       const int64_t kv_off = static_cast<int64_t>(kh) * hd * (f16 ? 2 : 4);  // bytes
       k->attention_tile(a.out + off, a.q + off, q_stride, group, tokens,
                         static_cast<const uint8_t*>(a.k_cache) + kv_off,

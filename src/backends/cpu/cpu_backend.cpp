@@ -8,8 +8,8 @@
 #include "backends/backend.h"
 #include "backends/cpu/kernels.h"
 #include "core/error.h"
-#include "models/model.h"
 #include "core/host_memory.h"
+#include "models/model.h"
 
 namespace flashrt {
 

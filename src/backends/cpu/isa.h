@@ -73,8 +73,8 @@ struct KernelTable {
   // elements (f32, or IEEE half when f16); out has q's layout. scratch:
   // attention_scratch_floats(tokens * group, hd) floats.
   void (*attention_tile)(float* out, const float* q, int64_t q_stride, int group, int tokens,
-                         const void* k, const void* v, bool f16, int64_t kv_stride,
-                         int64_t n_keys0, int hd, float scale, float* scratch);
+                         const void* k, const void* v, bool f16, int64_t kv_stride, int64_t n_keys0,
+                         int hd, float scale, float* scratch);
   // dst[i] = f32 -> IEEE half of src[i], round to nearest even.
   void (*to_f16)(uint16_t* dst, const float* src, int64_t n);
 

@@ -145,8 +145,8 @@ inline VF kvloadn(const KT* p, int n) {
 // Scores of R query rows x C keys: s[i * ld + j] = (q_i . k_j) * scale, each a 16-lane dot as
 // the float matmul (the tile shape changes which loads are shared, not the arithmetic of a score).
 template <int R, int C, typename KT>
-inline void score_tile(const float* const* qs, const KT* k, int64_t kv_stride, int hd,
-                       float scale, float* s, int ld) {
+inline void score_tile(const float* const* qs, const KT* k, int64_t kv_stride, int hd, float scale,
+                       float* s, int ld) {
   VF acc[R][C];
   for (int i = 0; i < R; ++i)
     for (int j = 0; j < C; ++j) acc[i][j] = fzero();
@@ -211,8 +211,8 @@ inline void score_keys(const float* const* qs, const KT* k, int64_t kv_stride, i
 
 // The first R rows also prefetch (pf); the others find the rows in cache.
 template <typename KT, int R = kScoreRows>
-inline void block_scores_n(int ni, const float* const* qs, const KT* k, int64_t kv_stride,
-                           int nk, int hd, float scale, float* s, int ld, KvPrefetch pf) {
+inline void block_scores_n(int ni, const float* const* qs, const KT* k, int64_t kv_stride, int nk,
+                           int hd, float scale, float* s, int ld, KvPrefetch pf) {
   if constexpr (R > 0) {
     if (ni >= R) {
       for (; ni >= R; ni -= R, qs += R, s += R * ld, pf = {})

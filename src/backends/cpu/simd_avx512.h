@@ -135,7 +135,8 @@ inline VF fload_f16n(const uint16_t* p, int n) {
   return {_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(lane_mask(n), p))};
 }
 inline void fstore_f16(uint16_t* p, VF a) {  // round to nearest even
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(a.v, _MM_FROUND_TO_NEAREST_INT));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      _mm512_cvtps_ph(a.v, _MM_FROUND_TO_NEAREST_INT));
 }
 
 // ---- i32 / i8 ----

@@ -199,8 +199,9 @@ class CudaBackend final : public Backend {
   void store_rows(void* region, DType dtype, const float* src, int T, int64_t row_elems,
                   const int64_t* pos) override {
     if (dtype != DType::F32)
-      fail("the CUDA backend keeps its KV cache in f32; {} is not supported yet (use --kv-type f32)",
-           dtype_name(dtype));
+      fail(
+          "the CUDA backend keeps its KV cache in f32; {} is not supported yet (use --kv-type f32)",
+          dtype_name(dtype));
     if (T > 0 && row_elems > 0)
       cuda::store_rows(stream_, static_cast<float*>(region), src, T, row_elems, pos);
   }

@@ -152,7 +152,16 @@ int main(int argc, char** argv) {
     auto pos = be->alloc(sizeof(int64_t));
     for (int64_t p : {int64_t{2047}, int64_t{16383}}) {
       be->to_device(pos.get(), &p, sizeof p);
-      const AttentionArgs a{f32(o), f32(q), f32(k), f32(v), DType::F32, 1, Hq, Hkv, hd, 0.0625f,
+      const AttentionArgs a{f32(o),
+                            f32(q),
+                            f32(k),
+                            f32(v),
+                            DType::F32,
+                            1,
+                            Hq,
+                            Hkv,
+                            hd,
+                            0.0625f,
                             reinterpret_cast<const int64_t*>(pos.get())};
       row("attention decode ctx=" + std::to_string(p + 1) + " (Hq 8, Hkv 2, hd 256)",
           time_op(*be, 20, [&] { be->attention(a); }),
@@ -160,7 +169,16 @@ int main(int argc, char** argv) {
     }
     for (int64_t p : {int64_t{0}, int64_t{16384 - 512}}) {
       be->to_device(pos.get(), &p, sizeof p);
-      const AttentionArgs a{f32(o), f32(q), f32(k), f32(v), DType::F32, 512, Hq, Hkv, hd, 0.0625f,
+      const AttentionArgs a{f32(o),
+                            f32(q),
+                            f32(k),
+                            f32(v),
+                            DType::F32,
+                            512,
+                            Hq,
+                            Hkv,
+                            hd,
+                            0.0625f,
                             reinterpret_cast<const int64_t*>(pos.get())};
       // q.k and p.v over the visible keys: 4 hd flops per (query, key) pair.
       const double pairs = 512.0 * Hq * (static_cast<double>(p) + 256.5);
