@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   auto be = make_backend(device);
   auto model = load_model(model_path);
   model->weights_hash();
-  be->upload_weights(model->w);
+  be->upload_weights(model->weight_views());
   const auto& c = model->cfg;
   if (label.empty()) label = model_path;
   const auto prefill_lens = parse_list(prefill_s), ttft_lens = parse_list(ttft_s);

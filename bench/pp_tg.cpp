@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   ThreadPool::set_default_threads(threads);
   auto be = make_backend(device);
   auto model = load_model(model_path);
-  be->upload_weights(model->w);
+  be->upload_weights(model->weight_views());
   SessionOptions so;
   so.max_ctx = depth + std::max(pp, tg) + 8;
   so.max_batch = std::max(pp, 512);

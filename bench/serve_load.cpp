@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     auto model = load_model(model_path);
     auto backend = make_backend(device);
     if (backend->name() != "cpu") model->weights_hash();  // fingerprints read host weights
-    backend->upload_weights(model->w);
+    backend->upload_weights(model->weight_views());
     server::Server srv(*model, *backend, load_tokenizer(model_path), so);
     lo.port = srv.start();
     std::printf(

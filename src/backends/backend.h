@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,6 @@
 #include "core/tensor.h"
 
 namespace flashrt {
-
-struct ModelWeights;
 
 // How the Gated DeltaNet is evaluated over a run of tokens.
 enum class GdnMode : uint8_t {
@@ -62,8 +61,9 @@ class Backend {
   // A buffer of backend memory (device memory on a GPU), freed when the last reference goes.
   virtual std::shared_ptr<uint8_t> alloc(size_t bytes) = 0;
   // Makes the weights usable by this backend: a GPU copies them to device memory and rewrites the
-  // views to point there. The CPU uses the mapped files as they are.
-  virtual void upload_weights(ModelWeights& /*w*/) {}
+  // views to point there (a matrix listed twice, e.g. a tied LM head, is copied once). The CPU
+  // copies them onto huge pages.
+  virtual void upload_weights(std::span<const NamedMat> /*weights*/) {}
   // A reusable activation buffer of at least `floats` floats (valid until the next call).
   virtual float* scratch(size_t floats) = 0;
   virtual void to_device(void* dst, const void* src, size_t bytes) = 0;

@@ -19,7 +19,7 @@ void convert(const std::string& in, const std::string& out, const std::string& t
   DType type;
   if (!dtype_from_name(type_name, &type)) fail("unknown type '{}'", type_name);
   GGUFWriter w;
-  model->arch->write_gguf(*model, w, type);
+  write_gguf(*model, w, type);
   // The tokenizer travels in the GGUF so the file is all a user needs.
   try {
     write_tokenizer_gguf(load_tokenizer(in).to_data(), w);

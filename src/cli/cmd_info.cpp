@@ -35,6 +35,14 @@ void register_info(CLI::App& app) {
     std::printf("cpu kernels:  %s\n", cpu::kernel_isa());
     std::printf("state:        %zu bytes per token + %zu bytes fixed (+ %lld bytes of logits)\n",
                 per_token, fixed, static_cast<long long>(c.vocab * 4));
+    if (!m->unused_tensors.empty()) {
+      std::string list;
+      for (size_t i = 0; i < m->unused_tensors.size() && i < 4; ++i)
+        list += (i ? ", " : "") + m->unused_tensors[i];
+      if (m->unused_tensors.size() > 4) list += ", ...";
+      std::printf("unused:       %zu tensors of the file are not used by %s (%s)\n",
+                  m->unused_tensors.size(), c.arch.c_str(), list.c_str());
+    }
   });
 }
 

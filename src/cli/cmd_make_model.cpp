@@ -1,4 +1,6 @@
 // flashrt make-model: a random-weight model with a real shape, written as GGUF.
+#include <fmt/ranges.h>
+
 #include <cstdio>
 
 #include "cli/common.h"
@@ -17,11 +19,17 @@ void register_make_model(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("make-model",
                                  "Write a random-weight model with a real shape (for benchmarks)");
-  cmd->add_option("--arch", o->arch, "qwen3 or qwen3_5")
-      ->check(CLI::IsMember({"qwen3", "qwen3_5"}))
+  std::vector<std::string> archs;
+  std::string shapes;
+  for (const Architecture* a : all_architectures()) {
+    archs.push_back(a->name());
+    shapes += fmt::format("{}{}: {}", shapes.empty() ? "" : "; ", a->name(),
+                          fmt::join(model_shape_names(a->name()), ", "));
+  }
+  cmd->add_option("--arch", o->arch, fmt::format("{}", fmt::join(archs, " or ")))
+      ->check(CLI::IsMember(archs))
       ->capture_default_str();
-  cmd->add_option("--shape", o->shape, "qwen3: 0.6b, tiny; qwen3_5: 0.8b, tiny")
-      ->capture_default_str();
+  cmd->add_option("--shape", o->shape, shapes)->capture_default_str();
   cmd->add_option("-o,--output", o->out, "Output .gguf")->required();
   cmd->add_option("--type", o->type,
                   "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
@@ -37,7 +45,7 @@ void register_make_model(CLI::App& app) {
     auto m = make_random_model(c, o->seed);
     m->path = o->out;
     GGUFWriter w;
-    m->arch->write_gguf(*m, w, type);
+    write_gguf(*m, w, type);
     if (!o->tokenizer.empty()) {
       TokenizerData d = load_tokenizer(o->tokenizer).to_data();
       FLASHRT_CHECK(static_cast<int64_t>(d.tokens.size()) <= c.vocab,

@@ -62,7 +62,7 @@ Loaded load(const ModelOptions& o) {
   l.model = load_model(o.model);
   if (l.backend->name() != "cpu")
     l.model->weights_hash();  // capsule fingerprints read host weights
-  l.backend->upload_weights(l.model->w);
+  l.backend->upload_weights(l.model->weight_views());
   return l;
 }
 

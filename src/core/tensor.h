@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/dtype.h"
 
@@ -19,6 +20,12 @@ struct Mat {
   size_t bytes() const { return row_bytes() * static_cast<size_t>(rows); }
   const uint8_t* row(int64_t r) const { return data + row_bytes() * static_cast<size_t>(r); }
   const float* f32() const { return reinterpret_cast<const float*>(data); }
+};
+
+// A weight by name, for code that walks every weight without knowing models (backend uploads).
+struct NamedMat {
+  std::string name;
+  Mat* mat;
 };
 
 }  // namespace flashrt

@@ -11,109 +11,13 @@
 
 namespace flashrt {
 
-// ---- loading ----
+// ---- weight tables ----
 
-namespace {
-bool is_weight_dtype(DType t) {
-  switch (t) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-    case DType::Q8_0:
-    case DType::Q4_0:
-    case DType::Q4_K:
-    case DType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
-}
-}  // namespace
-
-Mat load_matrix(const TensorSource& src, const std::string& name, int64_t rows, int64_t cols) {
-  const TensorInfo& t = src.get(name);
-  const bool ok = (t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == cols) ||
-                  (t.shape.size() == 1 && rows == 1 && t.shape[0] == cols);
-  if (!ok)
-    fail("{}: tensor '{}' has shape [{}], expected [{}, {}]", src.describe(), name,
-         fmt::join(t.shape, ", "), rows, cols);
-  if (!is_weight_dtype(t.dtype))
-    fail("{}: tensor '{}' has type {}, which flashrt cannot multiply with", src.describe(), name,
-         dtype_name(t.dtype));
-  return Mat{t.data, t.dtype, rows, cols};
-}
-
-std::vector<float> read_f32(const TensorInfo& t) {
-  std::vector<float> v(static_cast<size_t>(t.elements()));
-  dequantize_row(t.dtype, t.data, v.data(), t.elements());
-  return v;
-}
-
-Mat load_f32(Model& m, const TensorSource& src, const std::string& name, int64_t rows, int64_t cols,
-             const std::function<float(float)>& f) {
-  const TensorInfo& t = src.get(name);
-  if (t.elements() != rows * cols)
-    fail("{}: tensor '{}' has shape [{}] ({} values), expected {} x {}", src.describe(), name,
-         fmt::join(t.shape, ", "), t.elements(), rows, cols);
-  if (!is_weight_dtype(t.dtype))
-    fail("{}: tensor '{}' has unsupported type {}", src.describe(), name, dtype_name(t.dtype));
-  std::vector<float> v = read_f32(t);
-  if (f)
-    for (float& x : v) x = f(x);
-  return m.own_f32(std::move(v), rows, cols);
-}
-
-// ---- GGUF export ----
-
-// Rows that are not whole blocks of the requested type fall back as llama-quantize does: the
-// 256-value K-quants to a 32-value type of similar size (q4_k -> q4_0, q6_k -> q8_0), anything
-// else to f32.
-DType export_type(const Mat& m, DType type) {
-  if (m.cols % dtype_info(type).block_elems == 0) return type;
-  const DType fallback = type == DType::Q4_K   ? DType::Q4_0
-                         : type == DType::Q6_K ? DType::Q8_0
-                                               : DType::F32;
-  return m.cols % dtype_info(fallback).block_elems == 0 ? fallback : DType::F32;
-}
-
-void gguf_add_matrix(GGUFWriter& w, const std::string& name, const Mat& m, DType type,
-                     std::vector<int64_t> row_map, std::vector<int64_t> col_map) {
-  const DType out = export_type(m, type);
-  if (out == m.dtype && row_map.empty() && col_map.empty()) {
-    w.add_tensor_bytes(name, out, {m.rows, m.cols}, m.data);
-    return;
-  }
-  w.add_tensor(name, out, {m.rows, m.cols}, [m, out, row_map, col_map](uint8_t* dst) {
-    std::vector<float> row(static_cast<size_t>(m.cols)), mapped(static_cast<size_t>(m.cols));
-    const size_t out_row = dtype_bytes(out, m.cols);
-    for (int64_t r = 0; r < m.rows; ++r) {
-      const int64_t sr = row_map.empty() ? r : row_map[static_cast<size_t>(r)];
-      dequantize_row(m.dtype, m.row(sr), row.data(), m.cols);
-      const float* src = row.data();
-      if (!col_map.empty()) {
-        for (int64_t c = 0; c < m.cols; ++c)
-          mapped[static_cast<size_t>(c)] =
-              row[static_cast<size_t>(col_map[static_cast<size_t>(c)])];
-        src = mapped.data();
-      }
-      quantize_row(out, src, dst + out_row * static_cast<size_t>(r), m.cols);
-    }
-  });
-}
-
-void gguf_add_f32(GGUFWriter& w, const std::string& name, const Mat& m, std::vector<int64_t> shape,
-                  const std::function<float(float)>& f, std::vector<int64_t> row_map) {
-  w.add_tensor(name, DType::F32, std::move(shape), [m, f, row_map](uint8_t* dst) {
-    auto* out = reinterpret_cast<float*>(dst);
-    std::vector<float> row(static_cast<size_t>(m.cols));
-    for (int64_t r = 0; r < m.rows; ++r) {
-      const int64_t sr = row_map.empty() ? r : row_map[static_cast<size_t>(r)];
-      dequantize_row(m.dtype, m.row(sr), row.data(), m.cols);
-      for (int64_t c = 0; c < m.cols; ++c)
-        out[r * m.cols + c] = f ? f(row[static_cast<size_t>(c)]) : row[static_cast<size_t>(c)];
-    }
-  });
-}
+const WeightTable<MlpWeights> kSwigluMlpWeights = {
+    matrix(&MlpWeights::gate, "ffn_gate", "mlp.gate_proj.weight", Dim::kFfn, Dim::kHidden),
+    matrix(&MlpWeights::up, "ffn_up", "mlp.up_proj.weight", Dim::kFfn, Dim::kHidden),
+    matrix(&MlpWeights::down, "ffn_down", "mlp.down_proj.weight", Dim::kHidden, Dim::kFfn),
+};
 
 // ---- state ----
 

@@ -1,4 +1,4 @@
-// Pieces shared by the architecture files: loading weights with shape checks, and the transformer
+// Pieces shared by the architecture files: the weight tables of shared blocks, and the transformer
 // blocks (attention, gated attention, Gated DeltaNet, SwiGLU MLP, output head) written in Backend
 // ops.
 #pragma once
@@ -7,34 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "formats/gguf.h"
 #include "models/model.h"
 
 namespace flashrt {
 
-// ---- loading ----
+// ---- weight tables of shared blocks ----
 
-// A weight matrix [rows, cols] used straight from the file. Checks shape and dtype.
-Mat load_matrix(const TensorSource& src, const std::string& name, int64_t rows, int64_t cols);
-// A small tensor of `n` elements converted to f32 (owned by the model), each value passed through
-// `f` when given. Any shape with n elements is accepted (conv weights come as [C,1,K] or [C,K]).
-Mat load_f32(Model& m, const TensorSource& src, const std::string& name, int64_t rows, int64_t cols,
-             const std::function<float(float)>& f = nullptr);
-// Reads a tensor of any plain or quantized dtype as f32 values.
-std::vector<float> read_f32(const TensorInfo& t);
-
-// ---- GGUF export helpers ----
-
-// Adds a matrix converting it to `type` (rows are dequantized then quantized one at a time).
-// `row_map` (optional) picks source rows for destination rows; `col_map` likewise for columns.
-void gguf_add_matrix(GGUFWriter& w, const std::string& name, const Mat& m, DType type,
-                     std::vector<int64_t> row_map = {}, std::vector<int64_t> col_map = {});
-void gguf_add_f32(GGUFWriter& w, const std::string& name, const Mat& m, std::vector<int64_t> shape,
-                  const std::function<float(float)>& f = nullptr,
-                  std::vector<int64_t> row_map = {});
-// The type a matrix is stored as when converting to `type`: the requested type where its block
-// size divides the row, else f32 (and matrices already in that type are copied as they are).
-DType export_type(const Mat& m, DType type);
+// The SwiGLU MLP of every Llama-family decoder: down(silu(gate(x)) * up(x)).
+extern const WeightTable<MlpWeights> kSwigluMlpWeights;
 
 // ---- forward ----
 

@@ -1,5 +1,6 @@
 #include "models/model.h"
 
+#include <fmt/ranges.h>
 #include <xxhash.h>
 #include <cstring>
 #include <filesystem>
@@ -14,55 +15,23 @@ namespace flashrt {
 
 namespace fs = std::filesystem;
 
-// Defined in the architecture files.
-const Architecture& qwen3_architecture();
-const Architecture& qwen3_5_architecture();
-
-std::vector<const Architecture*> all_architectures() {
-  return {&qwen3_architecture(), &qwen3_5_architecture()};
+std::vector<BoundWeight> Model::weights() {
+  FLASHRT_CHECK(w.layers.size() == static_cast<size_t>(cfg.n_layers),
+                "internal: {} layer weight sets for {} layers", w.layers.size(), cfg.n_layers);
+  WeightList list(cfg, hf_prefix);
+  arch->bind_weights(*this, list);
+  return std::move(list.items());
 }
 
-const Architecture* find_architecture_by_hf_type(const std::string& model_type) {
-  for (const auto* a : all_architectures())
-    for (const auto& t : a->hf_model_types())
-      if (t == model_type) return a;
-  return nullptr;
+std::vector<BoundWeight> Model::weights() const {
+  // Binding only takes the members' addresses; nothing is written through them here.
+  return const_cast<Model*>(this)->weights();
 }
 
-const Architecture* find_architecture_by_gguf_name(const std::string& name) {
-  for (const auto* a : all_architectures())
-    if (a->gguf_name() == name) return a;
-  return nullptr;
-}
-
-void ModelWeights::visit(const std::function<void(const std::string&, Mat&)>& f) {
-  f("token_embd", embed);
-  f("output_norm", out_norm);
-  f("output", lm_head);
-  for (size_t i = 0; i < layers.size(); ++i) {
-    auto& l = layers[i];
-    const std::string p = "blk." + std::to_string(i) + ".";
-    f(p + "attn_norm", l.attn_norm);
-    f(p + "ffn_norm", l.ffn_norm);
-    f(p + "attn_q", l.attn.wq);
-    f(p + "attn_k", l.attn.wk);
-    f(p + "attn_v", l.attn.wv);
-    f(p + "attn_output", l.attn.wo);
-    f(p + "attn_q_norm", l.attn.q_norm);
-    f(p + "attn_k_norm", l.attn.k_norm);
-    f(p + "attn_qkv", l.gdn.wqkv);
-    f(p + "attn_gate", l.gdn.wz);
-    f(p + "ssm_beta", l.gdn.wb);
-    f(p + "ssm_alpha", l.gdn.wa);
-    f(p + "ssm_out", l.gdn.wout);
-    f(p + "ssm_conv1d", l.gdn.conv);
-    f(p + "ssm_a", l.gdn.a_neg);
-    f(p + "ssm_dt", l.gdn.dt_bias);
-    f(p + "ssm_norm", l.gdn.norm);
-    f(p + "ffn_gate", l.mlp.gate);
-    f(p + "ffn_up", l.mlp.up);
-    f(p + "ffn_down", l.mlp.down);
-  }
+std::vector<NamedMat> Model::weight_views() {
+  std::vector<NamedMat> v;
+  for (BoundWeight& b : weights()) v.push_back({b.name, b.mat});
+  return v;
 }
 
 Mat Model::own_f32(std::vector<float> data, int64_t rows, int64_t cols) {
@@ -73,16 +42,8 @@ Mat Model::own_f32(std::vector<float> data, int64_t rows, int64_t cols) {
 
 int64_t Model::param_count() const {
   int64_t n = 0;
-  const uint8_t* seen_lm = nullptr;
-  const_cast<ModelWeights&>(w).visit([&](const std::string& name, Mat& m) {
-    if (m.empty()) return;
-    if (name == "output") {
-      if (m.data == w.embed.data) return;  // tied: counted once
-      seen_lm = m.data;
-    }
-    n += m.rows * m.cols;
-  });
-  (void)seen_lm;
+  for (const BoundWeight& b : weights())
+    if (!b.tied) n += b.mat->rows * b.mat->cols;
   return n;
 }
 
@@ -90,13 +51,13 @@ uint64_t Model::weights_hash() const {
   if (weights_hash_) return *weights_hash_;
   XXH3_state_t* st = XXH3_createState();
   XXH3_64bits_reset(st);
-  const_cast<ModelWeights&>(w).visit([&](const std::string& name, Mat& m) {
-    if (m.empty()) return;
+  for (const BoundWeight& b : weights()) {
+    const Mat& m = *b.mat;
     const int64_t head[3] = {static_cast<int64_t>(m.dtype), m.rows, m.cols};
-    XXH3_64bits_update(st, name.data(), name.size());
+    XXH3_64bits_update(st, b.name.data(), b.name.size());
     XXH3_64bits_update(st, head, sizeof head);
     XXH3_64bits_update(st, m.data, m.bytes());
-  });
+  }
   weights_hash_ = XXH3_64bits_digest(st);
   XXH3_freeState(st);
   return *weights_hash_;
@@ -104,10 +65,8 @@ uint64_t Model::weights_hash() const {
 
 size_t Model::weight_bytes() const {
   size_t n = 0;
-  const_cast<ModelWeights&>(w).visit([&](const std::string& name, Mat& m) {
-    if (m.empty() || (name == "output" && m.data == w.embed.data)) return;
-    n += m.bytes();
-  });
+  for (const BoundWeight& b : weights())
+    if (!b.tied) n += b.mat->bytes();
   return n;
 }
 
@@ -152,9 +111,13 @@ std::unique_ptr<Model> load_hf(const fs::path& dir) {
       cfg.contains("text_config") && cfg["text_config"].is_object() ? cfg["text_config"] : cfg;
   const std::string type = text.value("model_type", cfg.value("model_type", std::string()));
   const Architecture* arch = find_architecture_by_hf_type(type);
-  if (!arch)
-    fail("{}: model_type '{}' is not supported (supported: qwen3, qwen3_5_text)", cfg_path.string(),
-         type);
+  if (!arch) {
+    std::vector<std::string> known;
+    for (const Architecture* a : all_architectures())
+      for (const std::string& t : a->hf_model_types()) known.push_back(t);
+    fail("{}: model_type '{}' is not supported (supported: {})", cfg_path.string(), type,
+         fmt::join(known, ", "));
+  }
   auto m = std::make_unique<Model>();
   m->arch = arch;
   m->format = "hf";
@@ -165,7 +128,8 @@ std::unique_ptr<Model> load_hf(const fs::path& dir) {
   if (!src.find("model.embed_tokens.weight") &&
       src.find("model.language_model.embed_tokens.weight"))
     m->hf_prefix = "model.language_model.";
-  arch->load_hf_weights(*m, src);
+  m->w.layers.resize(static_cast<size_t>(m->cfg.n_layers));
+  load_weights(*m, src, WeightFormat::kHF);
   return m;
 }
 
@@ -173,7 +137,12 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   auto g = GGUFFile::open(path);
   const std::string name = g->get_string("general.architecture");
   const Architecture* arch = find_architecture_by_gguf_name(name);
-  if (!arch) fail("{}: architecture '{}' is not supported (supported: qwen3, qwen35)", path, name);
+  if (!arch) {
+    std::vector<std::string> known;
+    for (const Architecture* a : all_architectures()) known.push_back(a->gguf_name());
+    fail("{}: architecture '{}' is not supported (supported: {})", path, name,
+         fmt::join(known, ", "));
+  }
   auto m = std::make_unique<Model>();
   m->arch = arch;
   m->format = "gguf";
@@ -181,13 +150,14 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
   m->cfg.validate(path);
   const TensorSource& src = *g;
   m->sources.push_back(std::move(g));
-  arch->load_gguf_weights(*m, src);
+  m->w.layers.resize(static_cast<size_t>(m->cfg.n_layers));
+  load_weights(*m, src, WeightFormat::kGGUF);
   return m;
 }
 
 }  // namespace
 
-std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions&) {
+std::unique_ptr<Model> load_model(const std::string& path) {
   std::error_code ec;
   std::unique_ptr<Model> m;
   if (fs::is_directory(path, ec)) {
@@ -199,6 +169,38 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions&) {
   }
   m->path = path;
   return m;
+}
+
+}  // namespace flashrt
+
+namespace flashrt {
+
+// llama.cpp's general.file_type for a model mostly stored as `t`.
+static uint32_t llama_file_type(DType t) {
+  switch (t) {
+    case DType::F32:
+      return 0;
+    case DType::F16:
+      return 1;
+    case DType::Q4_0:
+      return 2;
+    case DType::Q8_0:
+      return 7;
+    case DType::Q4_K:
+      return 15;
+    case DType::Q6_K:
+      return 18;
+    case DType::BF16:
+      return 32;
+    default:
+      return 0;
+  }
+}
+
+void write_gguf(const Model& m, GGUFWriter& w, DType type) {
+  m.arch->add_gguf_metadata(m, w);
+  w.set("general.file_type", GGUFValue::u32(llama_file_type(type)));
+  add_gguf_weights(m, w, type);
 }
 
 }  // namespace flashrt

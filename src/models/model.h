@@ -4,11 +4,11 @@
 #pragma once
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/backend.h"
@@ -16,12 +16,15 @@
 #include "core/tensor.h"
 #include "formats/tensor_source.h"
 #include "models/config.h"
+#include "models/weights.h"
 
 namespace flashrt {
 
 class GGUFFile;
 class GGUFWriter;
 
+// The weights of each block kind, as plain views (llama2.c's TransformerWeights). Which members an
+// architecture uses, and under which names, its weight tables say (weights.h).
 struct AttentionWeights {
   Mat wq, wk, wv, wo;
   Mat q_norm, k_norm;  // f32 [head_dim], multipliers (zero-centered norms already have the +1)
@@ -40,7 +43,6 @@ struct MlpWeights {
 };
 
 struct LayerWeights {
-  LayerKind kind = LayerKind::kAttention;
   Mat attn_norm, ffn_norm;  // f32 [hidden] multipliers
   AttentionWeights attn;
   GdnWeights gdn;
@@ -52,9 +54,6 @@ struct ModelWeights {
   Mat out_norm;  // f32 [hidden]
   Mat lm_head;   // [vocab, hidden]; the embedding when tied
   std::vector<LayerWeights> layers;
-
-  // Calls f(name, mat) for every weight; names are flashrt's canonical (GGUF-style) names.
-  void visit(const std::function<void(const std::string&, Mat&)>& f);
 };
 
 // Where a forward pass reads and writes.
@@ -78,10 +77,12 @@ class Architecture {
   virtual ModelConfig config_from_hf(const nlohmann::json& config,
                                      const std::string& path) const = 0;
   virtual ModelConfig config_from_gguf(const GGUFFile& f) const = 0;
-  virtual void load_hf_weights(Model& m, const TensorSource& src) const = 0;
-  virtual void load_gguf_weights(Model& m, const TensorSource& src) const = 0;
-  // GGUF export in llama.cpp's names and conventions; `type` is the type of the big matrices.
-  virtual void write_gguf(const Model& m, GGUFWriter& w, DType type) const = 0;
+  // Named real shapes for random-weight models (`flashrt make-model --shape`), e.g. "0.6b".
+  virtual std::vector<std::pair<std::string, ModelConfig>> shapes() const = 0;
+  // The weight tables bound to m's blocks, in order (m.w.layers has one entry per layer).
+  virtual void bind_weights(Model& m, WeightList& out) const = 0;
+  // llama.cpp's metadata keys of this architecture (the tensors come from the weight tables).
+  virtual void add_gguf_metadata(const Model& m, GGUFWriter& w) const = 0;
 
   // The model's state regions of one slot (the engine adds its own meta regions).
   // KV cache regions hold kv_dtype (F32, or F16 for half the memory and bandwidth).
@@ -93,25 +94,39 @@ class Architecture {
   virtual void forward(const Model& m, Backend& be, const ForwardArgs& a) const = 0;
 };
 
+// The registry (models/registry.cpp): every architecture flashrt runs.
+std::vector<const Architecture*> all_architectures();
+const Architecture* find_architecture(const std::string& name);  // flashrt's name ("qwen3_5")
 const Architecture* find_architecture_by_hf_type(const std::string& model_type);
 const Architecture* find_architecture_by_gguf_name(const std::string& name);
-std::vector<const Architecture*> all_architectures();
 
 struct Model {
   ModelConfig cfg;
   ModelWeights w;
   const Architecture* arch = nullptr;
   std::string path;                  // what the user passed
-  std::string format;                // "hf" or "gguf"
+  std::string format;                // "hf", "gguf" or "random"
   std::string hf_prefix = "model.";  // "model.language_model." in multimodal checkpoints
   // Keeps the mapped files and load-time conversions alive for the Mat views.
   std::vector<std::unique_ptr<TensorSource>> sources;
   std::deque<std::vector<uint8_t>> owned;
+  // Tensors in the model's files that no weight table names (e.g. an MTP head, not used yet).
+  std::vector<std::string> unused_tensors;
   mutable std::optional<uint64_t> weights_hash_;
 
+  Model() = default;
+  Model(const Model&) = delete;  // weights() points into w
+  Model& operator=(const Model&) = delete;
+
+  // Every weight: the architecture's tables bound to this model's blocks, in a fixed order (the
+  // order of the weights hash).
+  std::vector<BoundWeight> weights();
+  std::vector<BoundWeight> weights() const;  // the same, for reading
+  // The weights as named views, for Backend::upload_weights.
+  std::vector<NamedMat> weight_views();
   // Stores a small f32 tensor owned by the model and returns a view of it.
   Mat own_f32(std::vector<float> data, int64_t rows, int64_t cols);
-  int64_t param_count() const;
+  int64_t param_count() const;  // a tied LM head counts once
   // xxh3-64 over every weight's name, dtype, shape and bytes (computed once, on first use; call it
   // before a backend moves the weights to device memory).
   uint64_t weights_hash() const;
@@ -120,12 +135,10 @@ struct Model {
   void state_bytes(size_t* per_token, size_t* fixed) const;
 };
 
-struct LoadOptions {
-  bool progress = true;
-};
-
 // Loads an HF folder (config.json + safetensors) or a .gguf file.
-std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& opt = {});
+std::unique_ptr<Model> load_model(const std::string& path);
+// GGUF export in llama.cpp's names, keys and layouts; `type` is the type of the weight matrices.
+void write_gguf(const Model& m, GGUFWriter& w, DType type);
 
 // The standard regions every slot has besides the model's own, written by the forward pass.
 namespace regions {

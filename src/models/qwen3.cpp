@@ -6,11 +6,33 @@
 #include "formats/gguf.h"
 #include "formats/hf_config.h"
 #include "models/blocks.h"
-#include "models/qwen_common.h"
+#include "models/decoder_config.h"
 
 namespace flashrt {
 
 namespace {
+
+// ---- weights ----
+
+const WeightTable<ModelWeights> kGlobalWeights = {
+    matrix(&ModelWeights::embed, "token_embd", "{m}embed_tokens.weight", Dim::kVocab, Dim::kHidden),
+    norm(&ModelWeights::out_norm, "output_norm", "{m}norm.weight", Dim::kHidden),
+    matrix(&ModelWeights::lm_head, "output", "lm_head.weight", Dim::kVocab, Dim::kHidden).tied(),
+};
+
+const WeightTable<LayerWeights> kNormWeights = {
+    norm(&LayerWeights::attn_norm, "attn_norm", "input_layernorm.weight", Dim::kHidden),
+    norm(&LayerWeights::ffn_norm, "ffn_norm", "post_attention_layernorm.weight", Dim::kHidden),
+};
+
+const WeightTable<AttentionWeights> kAttentionWeights = {
+    matrix(&AttentionWeights::wq, "attn_q", "self_attn.q_proj.weight", Dim::kQ, Dim::kHidden),
+    matrix(&AttentionWeights::wk, "attn_k", "self_attn.k_proj.weight", Dim::kKv, Dim::kHidden),
+    matrix(&AttentionWeights::wv, "attn_v", "self_attn.v_proj.weight", Dim::kKv, Dim::kHidden),
+    matrix(&AttentionWeights::wo, "attn_output", "self_attn.o_proj.weight", Dim::kHidden, Dim::kQ),
+    norm(&AttentionWeights::q_norm, "attn_q_norm", "self_attn.q_norm.weight", Dim::kHeadDim),
+    norm(&AttentionWeights::k_norm, "attn_k_norm", "self_attn.k_norm.weight", Dim::kHeadDim),
+};
 
 class Qwen3 : public Architecture {
  public:
@@ -20,7 +42,7 @@ class Qwen3 : public Architecture {
 
   ModelConfig config_from_hf(const nlohmann::json& j, const std::string& path) const override {
     HFConfig h(j, path);
-    ModelConfig c = common_hf_config(h);
+    ModelConfig c = decoder_config_from_hf(h);
     c.arch = name();
     c.layers.assign(static_cast<size_t>(c.n_layers), LayerKind::kAttention);
     c.rope_dim = c.head_dim;
@@ -28,26 +50,43 @@ class Qwen3 : public Architecture {
   }
 
   ModelConfig config_from_gguf(const GGUFFile& f) const override {
-    ModelConfig c = common_gguf_config(f, gguf_name());
+    ModelConfig c = decoder_config_from_gguf(f, gguf_name());
     c.arch = name();
     c.layers.assign(static_cast<size_t>(c.n_layers), LayerKind::kAttention);
     return c;
   }
 
-  void load_hf_weights(Model& m, const TensorSource& src) const override {
-    load_hf_common(m, src, /*zero_centered=*/false);
-    for (int i = 0; i < m.cfg.n_layers; ++i) load_hf_attention(m, src, i, /*zero_centered=*/false);
+  std::vector<std::pair<std::string, ModelConfig>> shapes() const override {
+    ModelConfig c;
+    c.arch = name();
+    c.rope_theta = 1e6;
+    c.tied_embeddings = true;
+    ModelConfig s06 = c;  // Qwen/Qwen3-0.6B
+    s06.vocab = 151936, s06.hidden = 1024, s06.ffn = 3072, s06.n_layers = 28, s06.n_heads = 16;
+    s06.n_kv_heads = 8, s06.head_dim = 128, s06.max_positions = 40960, s06.eos_ids = {151645};
+    ModelConfig tiny = c;
+    tiny.vocab = 512, tiny.hidden = 64, tiny.ffn = 128, tiny.n_layers = 2, tiny.n_heads = 4;
+    tiny.n_kv_heads = 2, tiny.head_dim = 16, tiny.max_positions = 4096;
+    std::vector<std::pair<std::string, ModelConfig>> out = {{"0.6b", s06}, {"tiny", tiny}};
+    for (auto& [n, s] : out) {
+      s.rope_dim = s.head_dim;
+      s.layers.assign(static_cast<size_t>(s.n_layers), LayerKind::kAttention);
+    }
+    return out;
   }
 
-  void load_gguf_weights(Model& m, const TensorSource& src) const override {
-    load_gguf_common(m, src);
-    for (int i = 0; i < m.cfg.n_layers; ++i) load_gguf_attention(m, src, i);
+  void bind_weights(Model& m, WeightList& out) const override {
+    out.add(kGlobalWeights, m.w, "", "", -1, &m.w.embed);
+    for (int i = 0; i < m.cfg.n_layers; ++i) {
+      LayerWeights& l = m.w.layers[static_cast<size_t>(i)];
+      out.add(kNormWeights, l, "blk.{i}.", "{m}layers.{i}.", i);
+      out.add(kAttentionWeights, l.attn, "blk.{i}.", "{m}layers.{i}.", i);
+      out.add(kSwigluMlpWeights, l.mlp, "blk.{i}.", "{m}layers.{i}.", i);
+    }
   }
 
-  void write_gguf(const Model& m, GGUFWriter& w, DType type) const override {
-    write_gguf_common_metadata(m, w, gguf_name());
-    write_gguf_common_tensors(m, w, type);
-    for (int i = 0; i < m.cfg.n_layers; ++i) write_gguf_attention(m, w, i, type);
+  void add_gguf_metadata(const Model& m, GGUFWriter& w) const override {
+    add_decoder_gguf_metadata(m, w, gguf_name());
   }
 
   void add_state_regions(const Model& m, StateLayout& l, int64_t max_ctx,

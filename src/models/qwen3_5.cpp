@@ -7,22 +7,18 @@
 #include "formats/gguf.h"
 #include "formats/hf_config.h"
 #include "models/blocks.h"
-#include "models/qwen_common.h"
+#include "models/decoder_config.h"
 
 namespace flashrt {
 
 namespace {
 
-std::string blk(int i) {
-  return "blk." + std::to_string(i) + ".";
-}
-
 // llama.cpp's converter stores value heads "tiled" ([G0v0, G1v0, .., G0v1, ..]) instead of HF's
 // "grouped" order ([G0v0, G0v1, .., G1v0, ..]) so that ggml can broadcast key heads by repetition.
 // Returns, for each destination row (head-major, `dim` rows per head), the source row.
-std::vector<int64_t> grouped_to_tiled_rows(int k_heads, int v_heads, int64_t dim,
-                                           int64_t offset = 0, int64_t leading = 0) {
-  std::vector<int64_t> map;
+IndexMap grouped_to_tiled_rows(int k_heads, int v_heads, int64_t dim, int64_t offset = 0,
+                               int64_t leading = 0) {
+  IndexMap map;
   for (int64_t r = 0; r < leading; ++r) map.push_back(r);
   const int per_k = v_heads / k_heads;
   for (int n = 0; n < v_heads; ++n) {
@@ -32,6 +28,87 @@ std::vector<int64_t> grouped_to_tiled_rows(int k_heads, int v_heads, int64_t dim
   return map;
 }
 
+// Export row orders of the value-head-indexed weights: llama.cpp's tiled order, unless the weights
+// already are (a GGUF source) or there is nothing to reorder (Hv == Hk).
+bool needs_reorder(const ModelConfig& c) {
+  return !c.gdn_tiled_heads && c.gdn_v_heads != c.gdn_k_heads;
+}
+IndexMap qkv_rows(const ModelConfig& c) {  // q and k stay, the v part is reordered
+  if (!needs_reorder(c)) return {};
+  const int64_t qk = 2LL * c.gdn_k_heads * c.gdn_k_dim;
+  return grouped_to_tiled_rows(c.gdn_k_heads, c.gdn_v_heads, c.gdn_v_dim, qk, qk);
+}
+IndexMap v_rows(const ModelConfig& c) {
+  if (!needs_reorder(c)) return {};
+  return grouped_to_tiled_rows(c.gdn_k_heads, c.gdn_v_heads, c.gdn_v_dim);
+}
+IndexMap head_rows(const ModelConfig& c) {
+  if (!needs_reorder(c)) return {};
+  return grouped_to_tiled_rows(c.gdn_k_heads, c.gdn_v_heads, 1);
+}
+
+// ---- weights ----
+// Norms are zero-centered (HF stores w, the model applies 1 + w; GGUF stores 1 + w), except the
+// Gated DeltaNet's output norm.
+
+const WeightTable<ModelWeights> kGlobalWeights = {
+    matrix(&ModelWeights::embed, "token_embd", "{m}embed_tokens.weight", Dim::kVocab, Dim::kHidden),
+    norm(&ModelWeights::out_norm, "output_norm", "{m}norm.weight", Dim::kHidden)
+        .hf_stores(zero_centered),
+    matrix(&ModelWeights::lm_head, "output", "lm_head.weight", Dim::kVocab, Dim::kHidden).tied(),
+};
+
+const WeightTable<LayerWeights> kNormWeights = {
+    norm(&LayerWeights::attn_norm, "attn_norm", "input_layernorm.weight", Dim::kHidden)
+        .hf_stores(zero_centered),
+    norm(&LayerWeights::ffn_norm, "ffn_norm", "post_attention_layernorm.weight", Dim::kHidden)
+        .gguf_as("post_attention_norm.weight")
+        .hf_stores(zero_centered),
+};
+
+// Gated attention: q_proj yields per head the query and its output gate.
+const WeightTable<AttentionWeights> kAttentionWeights = {
+    matrix(&AttentionWeights::wq, "attn_q", "self_attn.q_proj.weight", Dim::kQGate, Dim::kHidden),
+    matrix(&AttentionWeights::wk, "attn_k", "self_attn.k_proj.weight", Dim::kKv, Dim::kHidden),
+    matrix(&AttentionWeights::wv, "attn_v", "self_attn.v_proj.weight", Dim::kKv, Dim::kHidden),
+    matrix(&AttentionWeights::wo, "attn_output", "self_attn.o_proj.weight", Dim::kHidden, Dim::kQ),
+    norm(&AttentionWeights::q_norm, "attn_q_norm", "self_attn.q_norm.weight", Dim::kHeadDim)
+        .hf_stores(zero_centered),
+    norm(&AttentionWeights::k_norm, "attn_k_norm", "self_attn.k_norm.weight", Dim::kHeadDim)
+        .hf_stores(zero_centered),
+};
+
+const WeightTable<GdnWeights> kGdnWeights = {
+    matrix(&GdnWeights::wqkv, "attn_qkv", "linear_attn.in_proj_qkv.weight", Dim::kConvDim,
+           Dim::kHidden)
+        .gguf_row_order(qkv_rows),
+    matrix(&GdnWeights::wz, "attn_gate", "linear_attn.in_proj_z.weight", Dim::kGdnV, Dim::kHidden)
+        .gguf_row_order(v_rows),
+    matrix(&GdnWeights::wb, "ssm_beta", "linear_attn.in_proj_b.weight", Dim::kGdnVHeads,
+           Dim::kHidden)
+        .gguf_row_order(head_rows),
+    matrix(&GdnWeights::wa, "ssm_alpha", "linear_attn.in_proj_a.weight", Dim::kGdnVHeads,
+           Dim::kHidden)
+        .gguf_row_order(head_rows),
+    matrix(&GdnWeights::wout, "ssm_out", "linear_attn.out_proj.weight", Dim::kHidden, Dim::kGdnV)
+        .gguf_col_order(v_rows),
+    // HF stores the conv taps as [C, 1, K], llama.cpp as [C, K].
+    f32(&GdnWeights::conv, "ssm_conv1d", "linear_attn.conv1d.weight", Dim::kConvDim,
+        Dim::kConvKernel)
+        .gguf_row_order(qkv_rows)
+        .random({RandomInit::kUniform, -0.5f, 0.5f}),
+    f32(&GdnWeights::a_neg, "ssm_a", "linear_attn.A_log", Dim::kOne, Dim::kGdnVHeads)
+        .gguf_as("ssm_a")
+        .hf_stores(neg_exp)
+        .gguf_row_order(head_rows)
+        .random({RandomInit::kUniform, -16.0f, -1.0f}),  // A in U(1, 16)
+    f32(&GdnWeights::dt_bias, "ssm_dt", "linear_attn.dt_bias", Dim::kOne, Dim::kGdnVHeads)
+        .gguf_as("ssm_dt.bias")
+        .gguf_row_order(head_rows)
+        .random({RandomInit::kNormal, 1.0f, 0.0f}),
+    norm(&GdnWeights::norm, "ssm_norm", "linear_attn.norm.weight", Dim::kGdnVDim),
+};
+
 class Qwen35 : public Architecture {
  public:
   std::string name() const override { return "qwen3_5"; }
@@ -40,9 +117,12 @@ class Qwen35 : public Architecture {
 
   ModelConfig config_from_hf(const nlohmann::json& j, const std::string& path) const override {
     HFConfig h(j, path);
-    ModelConfig c = common_hf_config(h);
+    ModelConfig c = decoder_config_from_hf(h);
     c.arch = name();
-    c.attn_output_gate = h.get_bool("attn_output_gate", true);
+    // Every Qwen3.5 checkpoint gates its attention output; the weight table and forward say so.
+    if (!h.get_bool("attn_output_gate", true))
+      fail("{}: attn_output_gate=false is not supported for {}", path, name());
+    c.attn_output_gate = true;
     const double partial =
         h.child("rope_parameters")
             .get_float("partial_rotary_factor", h.get_float("partial_rotary_factor", 0.25));
@@ -76,7 +156,7 @@ class Qwen35 : public Architecture {
 
   ModelConfig config_from_gguf(const GGUFFile& f) const override {
     const std::string p = gguf_name() + ".";
-    ModelConfig c = common_gguf_config(f, gguf_name());
+    ModelConfig c = decoder_config_from_gguf(f, gguf_name());
     c.arch = name();
     c.attn_output_gate = true;
     c.conv_kernel = static_cast<int>(f.get_int(p + "ssm.conv_kernel"));
@@ -109,57 +189,47 @@ class Qwen35 : public Architecture {
     return c;
   }
 
-  void load_hf_weights(Model& m, const TensorSource& src) const override {
-    load_hf_common(m, src, /*zero_centered=*/true);
-    const auto& c = m.cfg;
-    for (int i = 0; i < c.n_layers; ++i) {
-      if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention) {
-        load_hf_attention(m, src, i, /*zero_centered=*/true);
-        continue;
-      }
-      auto& g = m.w.layers[static_cast<size_t>(i)].gdn;
-      const std::string p = m.hf_prefix + "layers." + std::to_string(i) + ".linear_attn.";
-      const int64_t vd = static_cast<int64_t>(c.gdn_v_heads) * c.gdn_v_dim;
-      g.wqkv = load_matrix(src, p + "in_proj_qkv.weight", c.gdn_conv_dim(), c.hidden);
-      g.wz = load_matrix(src, p + "in_proj_z.weight", vd, c.hidden);
-      g.wb = load_matrix(src, p + "in_proj_b.weight", c.gdn_v_heads, c.hidden);
-      g.wa = load_matrix(src, p + "in_proj_a.weight", c.gdn_v_heads, c.hidden);
-      g.wout = load_matrix(src, p + "out_proj.weight", c.hidden, vd);
-      g.conv = load_f32(m, src, p + "conv1d.weight", c.gdn_conv_dim(), c.conv_kernel);
-      g.a_neg =
-          load_f32(m, src, p + "A_log", 1, c.gdn_v_heads, [](float x) { return -std::exp(x); });
-      g.dt_bias = load_f32(m, src, p + "dt_bias", 1, c.gdn_v_heads);
-      g.norm = load_f32(m, src, p + "norm.weight", 1, c.gdn_v_dim);
+  std::vector<std::pair<std::string, ModelConfig>> shapes() const override {
+    ModelConfig c;
+    c.arch = name();
+    c.attn_output_gate = true;
+    c.conv_kernel = 4;
+    c.rope_theta = 1e7;
+    c.tied_embeddings = true;
+    ModelConfig s08 = c;  // Qwen/Qwen3.5-0.8B (text part)
+    s08.vocab = 248320, s08.hidden = 1024, s08.ffn = 3584, s08.n_layers = 24, s08.n_heads = 8;
+    s08.n_kv_heads = 2, s08.head_dim = 256, s08.max_positions = 262144, s08.eos_ids = {248044};
+    s08.gdn_k_heads = 16, s08.gdn_v_heads = 16, s08.gdn_k_dim = 128, s08.gdn_v_dim = 128;
+    ModelConfig tiny = c;
+    tiny.vocab = 512, tiny.hidden = 64, tiny.ffn = 128, tiny.n_layers = 4, tiny.n_heads = 4;
+    tiny.n_kv_heads = 2, tiny.head_dim = 16, tiny.max_positions = 4096;
+    tiny.gdn_k_heads = 2, tiny.gdn_v_heads = 4, tiny.gdn_k_dim = 16, tiny.gdn_v_dim = 16;
+    std::vector<std::pair<std::string, ModelConfig>> out = {{"0.8b", s08}, {"tiny", tiny}};
+    for (auto& [n, s] : out) {
+      s.rope_dim = s.head_dim / 4;
+      for (int i = 0; i < s.n_layers; ++i)
+        s.layers.push_back((i + 1) % 4 == 0 ? LayerKind::kAttention : LayerKind::kGatedDeltaNet);
+    }
+    return out;
+  }
+
+  void bind_weights(Model& m, WeightList& out) const override {
+    out.add(kGlobalWeights, m.w, "", "", -1, &m.w.embed);
+    for (int i = 0; i < m.cfg.n_layers; ++i) {
+      LayerWeights& l = m.w.layers[static_cast<size_t>(i)];
+      out.add(kNormWeights, l, "blk.{i}.", "{m}layers.{i}.", i);
+      if (m.cfg.layers[static_cast<size_t>(i)] == LayerKind::kAttention)
+        out.add(kAttentionWeights, l.attn, "blk.{i}.", "{m}layers.{i}.", i);
+      else
+        out.add(kGdnWeights, l.gdn, "blk.{i}.", "{m}layers.{i}.", i);
+      out.add(kSwigluMlpWeights, l.mlp, "blk.{i}.", "{m}layers.{i}.", i);
     }
   }
 
-  void load_gguf_weights(Model& m, const TensorSource& src) const override {
-    load_gguf_common(m, src, "post_attention_norm");
-    const auto& c = m.cfg;
-    for (int i = 0; i < c.n_layers; ++i) {
-      if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention) {
-        load_gguf_attention(m, src, i);
-        continue;
-      }
-      auto& g = m.w.layers[static_cast<size_t>(i)].gdn;
-      const std::string p = blk(i);
-      const int64_t vd = static_cast<int64_t>(c.gdn_v_heads) * c.gdn_v_dim;
-      g.wqkv = load_matrix(src, p + "attn_qkv.weight", c.gdn_conv_dim(), c.hidden);
-      g.wz = load_matrix(src, p + "attn_gate.weight", vd, c.hidden);
-      g.wb = load_matrix(src, p + "ssm_beta.weight", c.gdn_v_heads, c.hidden);
-      g.wa = load_matrix(src, p + "ssm_alpha.weight", c.gdn_v_heads, c.hidden);
-      g.wout = load_matrix(src, p + "ssm_out.weight", c.hidden, vd);
-      g.conv = load_f32(m, src, p + "ssm_conv1d.weight", c.gdn_conv_dim(), c.conv_kernel);
-      g.a_neg = load_f32(m, src, p + "ssm_a", 1, c.gdn_v_heads);
-      g.dt_bias = load_f32(m, src, p + "ssm_dt.bias", 1, c.gdn_v_heads);
-      g.norm = load_f32(m, src, p + "ssm_norm.weight", 1, c.gdn_v_dim);
-    }
-  }
-
-  void write_gguf(const Model& m, GGUFWriter& w, DType type) const override {
+  void add_gguf_metadata(const Model& m, GGUFWriter& w) const override {
     const auto& c = m.cfg;
     const std::string p = gguf_name() + ".";
-    write_gguf_common_metadata(m, w, gguf_name());
+    add_decoder_gguf_metadata(m, w, gguf_name());
     w.set(p + "ssm.conv_kernel", GGUFValue::u32(static_cast<uint32_t>(c.conv_kernel)));
     w.set(p + "ssm.state_size", GGUFValue::u32(static_cast<uint32_t>(c.gdn_k_dim)));
     w.set(p + "ssm.group_count", GGUFValue::u32(static_cast<uint32_t>(c.gdn_k_heads)));
@@ -179,36 +249,6 @@ class Qwen35 : public Architecture {
       std::vector<uint32_t> flags;
       for (auto k : c.layers) flags.push_back(k == LayerKind::kGatedDeltaNet);
       w.set(p + "attention.recurrent_layers", GGUFValue::u32_array(flags));
-    }
-    write_gguf_common_tensors(m, w, type, "post_attention_norm");
-
-    // Reorder value heads to llama.cpp's tiled order unless the weights already are.
-    const bool reorder = !c.gdn_tiled_heads && c.gdn_v_heads != c.gdn_k_heads;
-    const int Hk = c.gdn_k_heads, Hv = c.gdn_v_heads;
-    const int64_t qk = 2LL * Hk * c.gdn_k_dim;
-    auto maybe = [&](std::vector<int64_t> v) { return reorder ? v : std::vector<int64_t>{}; };
-    const auto qkv_rows = maybe(grouped_to_tiled_rows(Hk, Hv, c.gdn_v_dim, qk, qk));
-    const auto v_rows = maybe(grouped_to_tiled_rows(Hk, Hv, c.gdn_v_dim));
-    const auto head_rows = maybe(grouped_to_tiled_rows(Hk, Hv, 1));
-    for (int i = 0; i < c.n_layers; ++i) {
-      if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention) {
-        write_gguf_attention(m, w, i, type);
-        continue;
-      }
-      const auto& g = m.w.layers[static_cast<size_t>(i)].gdn;
-      const std::string b = blk(i);
-      gguf_add_matrix(w, b + "attn_qkv.weight", g.wqkv, type, qkv_rows);
-      gguf_add_matrix(w, b + "attn_gate.weight", g.wz, type, v_rows);
-      gguf_add_matrix(w, b + "ssm_beta.weight", g.wb, type, head_rows);
-      gguf_add_matrix(w, b + "ssm_alpha.weight", g.wa, type, head_rows);
-      gguf_add_matrix(w, b + "ssm_out.weight", g.wout, type, {}, v_rows);
-      gguf_add_f32(w, b + "ssm_conv1d.weight", g.conv, {c.gdn_conv_dim(), c.conv_kernel}, nullptr,
-                   qkv_rows);
-      // [Hv] vectors: view them as Hv rows of one value to reuse the row mapping.
-      gguf_add_f32(w, b + "ssm_a", Mat{g.a_neg.data, DType::F32, Hv, 1}, {Hv}, nullptr, head_rows);
-      gguf_add_f32(w, b + "ssm_dt.bias", Mat{g.dt_bias.data, DType::F32, Hv, 1}, {Hv}, nullptr,
-                   head_rows);
-      gguf_add_f32(w, b + "ssm_norm.weight", g.norm, {c.gdn_v_dim});
     }
   }
 

@@ -142,7 +142,7 @@ TEST_F(CapsuleFile, OtherModelsAndLayoutsAreRefused) {
     norm[0] += 0.5f;
     m->w.out_norm = m->own_f32(norm, 1, m->cfg.hidden);
     GGUFWriter w;
-    m->arch->write_gguf(*m, w, DType::BF16);
+    write_gguf(*m, w, DType::BF16);
     w.write(copy);
   }
   const auto edited = load_model(copy);

@@ -80,10 +80,9 @@ struct TestMat {
     for (int64_t r = 0; r < rows; ++r)
       quantize_row(t, f.data() + r * cols, bytes.data() + row_bytes * static_cast<size_t>(r), cols);
     cpu = Mat{bytes.data(), t, rows, cols};
-    ModelWeights w;
-    w.embed = cpu;
+    dev = cpu;
+    const NamedMat w[] = {{"test", &dev}};
     gpu.upload_weights(w);
-    dev = w.embed;
   }
 };
 
@@ -102,7 +101,7 @@ inline std::string trained_weights(const std::string& name) {
 inline std::unique_ptr<Model> load_model_on(Backend& be, const std::string& path) {
   auto m = load_model(path);
   m->weights_hash();
-  be.upload_weights(m->w);
+  be.upload_weights(m->weight_views());
   return m;
 }
 

@@ -34,7 +34,7 @@ inline std::string converted_gguf(const std::string& hf_dir, const std::string& 
   DType t;
   dtype_from_name(type, &t);
   GGUFWriter w;
-  m->arch->write_gguf(*m, w, t);
+  write_gguf(*m, w, t);
   const std::string out =
       temp_dir() + "/" + std::filesystem::path(hf_dir).filename().string() + "-" + type + ".gguf";
   w.write(out);

@@ -9,7 +9,6 @@
 #include "backends/cpu/kernels.h"
 #include "core/error.h"
 #include "core/host_memory.h"
-#include "models/model.h"
 
 namespace flashrt {
 
@@ -28,7 +27,7 @@ class CpuBackend : public Backend {
   // Copies the weight matrices out of the file mapping into one anonymous block on huge pages.
   // Decode streams every weight byte once per token; from 4 KiB page-cache pages that costs a TLB
   // miss per page (about 15% of decode time on an F16 0.6B model), from 2 MiB pages almost none.
-  void upload_weights(ModelWeights& w) override {
+  void upload_weights(std::span<const NamedMat> weights) override {
     struct Item {
       const uint8_t* src;
       size_t bytes, offset;
@@ -36,8 +35,9 @@ class CpuBackend : public Backend {
     std::vector<Item> items;
     std::vector<std::pair<Mat*, size_t>> views;
     size_t total = 0;
-    w.visit([&](const std::string&, Mat& m) {
-      if (m.empty()) return;
+    for (const NamedMat& w : weights) {
+      Mat& m = *w.mat;
+      if (m.empty()) continue;
       size_t idx = items.size();
       for (size_t i = 0; i < items.size(); ++i)
         if (items[i].src == m.data && items[i].bytes == m.bytes()) idx = i;  // tied matrices
@@ -46,7 +46,7 @@ class CpuBackend : public Backend {
         total += (m.bytes() + 63) / 64 * 64;
       }
       views.emplace_back(&m, idx);
-    });
+    }
     if (items.empty()) return;
     std::shared_ptr<uint8_t> block = alloc(total);
     pool_.parallel_for(static_cast<int64_t>(items.size()), 1, [&](int64_t i0, int64_t i1) {

@@ -23,7 +23,6 @@
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/weight_layout.h"
 #include "core/error.h"
-#include "models/model.h"
 
 namespace flashrt {
 
@@ -146,7 +145,7 @@ class CudaBackend final : public Backend {
                                     [](uint8_t* p) { cudaFree(p); });
   }
 
-  void upload_weights(ModelWeights& w) override;
+  void upload_weights(std::span<const NamedMat> weights) override;
 
   float* scratch(size_t floats) override {
     return static_cast<float*>(reserve(scratch_, floats * sizeof(float), "activations"));
@@ -298,7 +297,7 @@ class CudaBackend final : public Backend {
   bool capturing_ = false;
 };
 
-void CudaBackend::upload_weights(ModelWeights& w) {
+void CudaBackend::upload_weights(std::span<const NamedMat> weights) {
   no_capture("upload_weights");
   // One device block for all weights. Matrices are identified by host address, type and shape, so
   // a tied lm_head (the embedding's address) is uploaded once and both views point to the copy.
@@ -311,11 +310,13 @@ void CudaBackend::upload_weights(ModelWeights& w) {
   std::vector<Item> items;
   std::vector<std::pair<Mat*, size_t>> views;  // Mat -> index in items
   size_t total = 0;
-  w.visit([&](const std::string& name, Mat& m) {
-    if (m.empty()) return;
+  for (const NamedMat& w : weights) {
+    Mat& m = *w.mat;
+    const std::string& name = w.name;
+    if (m.empty()) continue;
     cudaPointerAttributes attr{};
     FLASHRT_CUDA_CHECK(cudaPointerGetAttributes(&attr, m.data));
-    if (attr.type == cudaMemoryTypeDevice) return;  // uploaded before
+    if (attr.type == cudaMemoryTypeDevice) continue;  // uploaded before
     FLASHRT_CHECK(weight_dtype_supported(m.dtype), "weight '{}': the CUDA backend cannot use {}",
                   name, dtype_name(m.dtype));
     FLASHRT_CHECK(!dtype_is_quantized(m.dtype) || m.cols % 32 == 0,
@@ -330,7 +331,7 @@ void CudaBackend::upload_weights(ModelWeights& w) {
       total += (m.bytes() + 255) / 256 * 256;
     }
     views.emplace_back(&m, idx);
-  });
+  }
   if (items.empty()) return;
   DevicePtr block = device_malloc(total, "the weights");
   auto* base = static_cast<uint8_t*>(block.get());

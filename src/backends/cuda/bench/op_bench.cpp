@@ -70,10 +70,10 @@ Mat weight(Backend& be, DType t, int64_t rows, int64_t cols,
     for (auto& x : row) x = d(g);
     quantize_row(t, row.data(), bytes.data() + dtype_bytes(t, cols) * static_cast<size_t>(r), cols);
   }
-  ModelWeights w;
-  w.embed = Mat{bytes.data(), t, rows, cols};
+  Mat m{bytes.data(), t, rows, cols};
+  const NamedMat w[] = {{"bench", &m}};
   be.upload_weights(w);
-  return w.embed;
+  return m;
 }
 
 void row(const std::string& what, double sec, double amount, const char* unit) {
