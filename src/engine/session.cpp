@@ -40,8 +40,7 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
                 be_.name(), dtype_name(opt_.kv_dtype));
   arena_ = be_.new_arena(session_layout(model, opt_.max_ctx, opt_.kv_dtype));
   fingerprint_ = capsule_fingerprint(model, arena_->layout());
-  ids_buf_ = be_.alloc(static_cast<size_t>(opt_.max_batch) * sizeof(int32_t));
-  ids_dev_ = reinterpret_cast<int32_t*>(ids_buf_.get());
+  runner_ = std::make_unique<StepRunner>(model_, be_, arena_->layout_ptr(), opt_.max_batch);
   reset();
 }
 
@@ -78,16 +77,11 @@ void Session::seed(uint64_t seed) {
 }
 
 void Session::run(std::span<const int32_t> ids, float* all_logits) {
-  const int T = static_cast<int>(ids.size());
-  be_.to_device(ids_dev_, ids.data(), ids.size() * sizeof(int32_t));
-  ForwardArgs a{arena_.get(), ids_dev_, T, all_logits, opt_.gdn_mode};
-  if (T == 1 && !all_logits) {
-    // A decode step has one shape per slot: the backend may capture it once and replay it.
-    be_.run_captured(arena_.get(), [&] { model_.arch->forward(model_, be_, a); });
-  } else {
-    model_.arch->forward(model_, be_, a);
-  }
-  pos_ += T;
+  const StepInput in{arena_.get(), ids, pos_};
+  // A decode step has one shape per slot: the backend may record it once and replay it.
+  const bool decode = ids.size() == 1 && !all_logits;
+  runner_->run({&in, 1}, all_logits, opt_.gdn_mode, decode ? arena_.get() : nullptr);
+  pos_ += static_cast<int64_t>(ids.size());
 }
 
 void Session::append(std::span<const int32_t> ids_in) {

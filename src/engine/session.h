@@ -13,6 +13,7 @@
 #include "backends/backend.h"
 #include "capsule/capsule.h"
 #include "engine/sampler.h"
+#include "engine/step_runner.h"
 #include "models/model.h"
 
 namespace flashrt {
@@ -102,8 +103,7 @@ class Session {
   Backend& be_;
   SessionOptions opt_;
   std::unique_ptr<Arena> arena_;
-  std::shared_ptr<uint8_t> ids_buf_;  // input ids in backend memory
-  int32_t* ids_dev_ = nullptr;
+  std::unique_ptr<StepRunner> runner_;  // steps of this one sequence
   int64_t pos_ = 0;
   Fingerprint fingerprint_;
 };

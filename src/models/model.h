@@ -16,6 +16,7 @@
 #include "core/tensor.h"
 #include "formats/tensor_source.h"
 #include "models/config.h"
+#include "models/forward_step.h"
 #include "models/weights.h"
 
 namespace flashrt {
@@ -56,15 +57,6 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
 };
 
-// Where a forward pass reads and writes.
-struct ForwardArgs {
-  Arena* slot;
-  const int32_t* ids;  // [T] in backend memory
-  int T;
-  float* all_logits;  // [T, vocab] when every position's logits are wanted, else nullptr
-  GdnMode gdn_mode = GdnMode::kAuto;
-};
-
 struct Model;
 
 class Architecture {
@@ -88,10 +80,12 @@ class Architecture {
   // KV cache regions hold kv_dtype (F32, or F16 for half the memory and bandwidth).
   virtual void add_state_regions(const Model& m, StateLayout& layout, int64_t max_ctx,
                                  DType kv_dtype) const = 0;
-  virtual size_t scratch_floats(const Model& m, int max_T) const = 0;
-  // Runs ids [T] from the slot's position, appends their state, advances the position and leaves
-  // the last position's logits in the slot's "logits" region.
-  virtual void forward(const Model& m, Backend& be, const ForwardArgs& a) const = 0;
+  // The forward pass over the rows of a step: embeds the rows' tokens, runs the layers (each
+  // sequence's state in its slot advances over its rows) and returns the final hidden state of
+  // every row [T, hidden] after the last norm, taken from s.ws. The engine does the rest of a
+  // step (engine/step_runner.h): it stores the tokens, applies the LM head, leaves the logits and
+  // advances the positions, for every architecture alike.
+  virtual float* forward(const Model& m, ForwardStep& s) const = 0;
 };
 
 // The registry (models/registry.cpp): every architecture flashrt runs.

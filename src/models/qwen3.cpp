@@ -89,15 +89,25 @@ class Qwen3 : public Architecture {
     add_decoder_gguf_metadata(m, w, gguf_name());
   }
 
+  // ---- state: the key and value cache of every layer ----
+
   void add_state_regions(const Model& m, StateLayout& l, int64_t max_ctx,
                          DType kv_dtype) const override {
-    add_decoder_regions(m, l, max_ctx, kv_dtype);
+    for (int i = 0; i < m.cfg.n_layers; ++i) add_kv_cache_regions(l, i, max_ctx, m.cfg, kv_dtype);
   }
-  size_t scratch_floats(const Model& m, int max_T) const override {
-    return decoder_scratch(m, max_T);
-  }
-  void forward(const Model& m, Backend& be, const ForwardArgs& a) const override {
-    decoder_forward(m, be, a);
+
+  // ---- forward: embed; per layer attention then MLP, each pre-norm and residual; final norm ----
+
+  float* forward(const Model& m, ForwardStep& s) const override {
+    const ModelConfig& c = m.cfg;
+    const AttentionShape attn{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta};
+    float* x = embed(s, m.w.embed);
+    for (int i = 0; i < c.n_layers; ++i) {
+      const LayerWeights& l = m.w.layers[static_cast<size_t>(i)];
+      attention(s, x, i, l.attn_norm, l.attn, attn, c.rms_eps);
+      swiglu_mlp(s, x, l.ffn_norm, l.mlp, c.ffn, c.rms_eps);
+    }
+    return final_norm(s, x, m.w.out_norm, c.rms_eps);
   }
 };
 

@@ -252,15 +252,37 @@ class Qwen35 : public Architecture {
     }
   }
 
+  // ---- state: attention layers' key and value caches, GDN layers' conv and recurrent state ----
+
   void add_state_regions(const Model& m, StateLayout& l, int64_t max_ctx,
                          DType kv_dtype) const override {
-    add_decoder_regions(m, l, max_ctx, kv_dtype);
+    const ModelConfig& c = m.cfg;
+    for (int i = 0; i < c.n_layers; ++i) {
+      if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention)
+        add_kv_cache_regions(l, i, max_ctx, c, kv_dtype);
+      else
+        add_gdn_state_regions(l, i, c);
+    }
   }
-  size_t scratch_floats(const Model& m, int max_T) const override {
-    return decoder_scratch(m, max_T);
-  }
-  void forward(const Model& m, Backend& be, const ForwardArgs& a) const override {
-    decoder_forward(m, be, a);
+
+  // ---- forward: embed; per layer gated attention or Gated DeltaNet, then MLP; final norm ----
+  // (zero-centered norms need nothing here: their +1 is in the loaded weights)
+
+  float* forward(const Model& m, ForwardStep& s) const override {
+    const ModelConfig& c = m.cfg;
+    const AttentionShape attn{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta};
+    const GdnShape gdn{c.gdn_k_heads, c.gdn_v_heads, c.gdn_k_dim,
+                       c.gdn_v_dim,   c.conv_kernel, c.gdn_tiled_heads};
+    float* x = embed(s, m.w.embed);
+    for (int i = 0; i < c.n_layers; ++i) {
+      const LayerWeights& l = m.w.layers[static_cast<size_t>(i)];
+      if (c.layers[static_cast<size_t>(i)] == LayerKind::kAttention)
+        gated_attention(s, x, i, l.attn_norm, l.attn, attn, c.rms_eps);
+      else
+        gated_delta_net(s, x, i, l.attn_norm, l.gdn, gdn, c.rms_eps);
+      swiglu_mlp(s, x, l.ffn_norm, l.mlp, c.ffn, c.rms_eps);
+    }
+    return final_norm(s, x, m.w.out_norm, c.rms_eps);
   }
 };
 

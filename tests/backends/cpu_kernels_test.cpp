@@ -69,9 +69,8 @@ TEST(BackendCpu, AttentionAgainstDouble) {
   const auto v = randn(static_cast<size_t>(ctx) * Hkv * hd, 7);
   std::vector<float> out(q.size());
   const float scale = 0.25f;
-  cpu::attention(
-      pool, {out.data(), q.data(), k.data(), v.data(), DType::F32, T, Hq, Hkv, hd, scale, nullptr},
-      pos0);
+  cpu::attention(pool, {out.data(), q.data(), 0, 0, DType::F32, Hq, Hkv, hd, scale}, T, k.data(),
+                 v.data(), pos0);
   for (int t = 0; t < T; ++t)
     for (int h = 0; h < Hq; ++h) {
       const int kh = h / (Hq / Hkv), n = pos0 + t + 1;
@@ -103,9 +102,8 @@ TEST(BackendCpu, GatedDeltaNetChunkedMatchesRecurrence) {
       const size_t ns = static_cast<size_t>(d.Hv) * d.dk * d.dv;
       std::vector<float> s1 = randn(ns, 9, 0.1f), s2 = s1;
       std::vector<float> o1(static_cast<size_t>(T) * d.Hv * d.dv), o2(o1.size());
-      const int64_t pos = pos0;
-      cpu::gdn_recurrent(pool, d.args(0, T, s1.data(), o1.data(), &pos, tiled));
-      cpu::gdn_chunked(pool, d.args(0, T, s2.data(), o2.data(), &pos, tiled), pos0);
+      cpu::gdn_recurrent(pool, d.args(0, o1.data(), tiled), T, s1.data());
+      cpu::gdn_chunked(pool, d.args(0, o2.data(), tiled), T, s2.data(), pos0);
       for (size_t i = 0; i < o1.size(); ++i)
         ASSERT_NEAR(o1[i], o2[i], 1e-4 * (1 + std::fabs(o1[i]))) << "T=" << T << " i=" << i;
       for (size_t i = 0; i < ns; ++i) ASSERT_NEAR(s1[i], s2[i], 1e-4 * (1 + std::fabs(s1[i])));
@@ -125,9 +123,11 @@ TEST(BackendCpu, GatedDeltaNetBoundariesThatAreExact) {
     int t0 = 0;
     splits.push_back(200);
     for (int e : splits) {
-      const int64_t pos = t0;
-      auto a = d.args(t0, e - t0, s.data(), o.data() + static_cast<size_t>(t0) * row, &pos, false);
-      chunked ? cpu::gdn_chunked(pool, a, t0) : cpu::gdn_recurrent(pool, a);
+      const auto a = d.args(t0, o.data() + static_cast<size_t>(t0) * row, false);
+      if (chunked)
+        cpu::gdn_chunked(pool, a, e - t0, s.data(), t0);
+      else
+        cpu::gdn_recurrent(pool, a, e - t0, s.data());
       t0 = e;
     }
     o.insert(o.end(), s.begin(), s.end());

@@ -189,9 +189,9 @@ struct AttnData {
     const void* kc = f16 ? static_cast<const void*>(k16.data()) : k.data();
     const void* vc = f16 ? static_cast<const void*>(v16.data()) : v.data();
     cpu::attention(pool,
-                   {out.data(), q.data() + static_cast<size_t>(t0) * Hq * hd, kc, vc,
-                    f16 ? DType::F16 : DType::F32, n, Hq, Hkv, hd, scale, nullptr},
-                   pos0 + t0);
+                   {out.data(), q.data() + static_cast<size_t>(t0) * Hq * hd, 0, 0,
+                    f16 ? DType::F16 : DType::F32, Hq, Hkv, hd, scale},
+                   n, kc, vc, pos0 + t0);
     return out;
   }
 };
@@ -260,10 +260,10 @@ std::vector<float> run_recurrent(ThreadPool& pool, const GdnData& d,
   std::vector<float> s(d.state_size(), 0.0f), o(d.out_size(d.T));
   int t0 = 0;
   for (int n : splits) {
-    const int64_t pos = t0;
     cpu::gdn_recurrent(
-        pool, d.args(t0, n, s.data(), o.data() + static_cast<size_t>(t0) * d.Hv * d.dv, &pos, false,
-                     GdnMode::kRecurrent));
+        pool,
+        d.args(t0, o.data() + static_cast<size_t>(t0) * d.Hv * d.dv, false, GdnMode::kRecurrent), n,
+        s.data());
     t0 += n;
   }
   o.insert(o.end(), s.begin(), s.end());

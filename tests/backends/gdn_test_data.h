@@ -25,24 +25,21 @@ struct GdnData {
   int64_t stride() const { return 2LL * Hk * dk + 1LL * Hv * dv; }
   size_t state_size() const { return static_cast<size_t>(Hv) * dk * dv; }
   size_t out_size(int n) const { return static_cast<size_t>(n) * Hv * dv; }
-  // Runs tokens [t0, t0 + n) of this data at absolute position *pos.
-  GdnArgs args(int t0, int n, float* state, float* out, const int64_t* pos, bool tiled,
-               GdnMode mode = GdnMode::kAuto) const {
+  // Tokens from t0 on of this data, the recurrent state at offset 0 of the sequence's slot.
+  GdnArgs args(int t0, float* out, bool tiled, GdnMode mode = GdnMode::kAuto) const {
     return {qkv.data() + t0 * stride(),
             stride(),
             alpha.data() + t0 * Hv,
             beta.data() + t0 * Hv,
             a_neg.data(),
             dt_bias.data(),
-            state,
+            0,
             out,
-            n,
             Hk,
             Hv,
             dk,
             dv,
             tiled,
-            pos,
             mode};
   }
 };

@@ -2,6 +2,7 @@
 // backend on random data with odd sizes. All are f32 throughout: ||gpu - cpu|| / ||cpu|| < 1e-5
 // (the norms' sums of squares are in double on both, RoPE's angles too); stores, the position and
 // argmax are exact.
+#include "backends/test_step.h"
 #include "gpu_test_util.h"
 
 namespace flashrt::testing {
@@ -64,9 +65,8 @@ TEST(CudaElementwise, RopeFullAndPartialAtSeveralPositions) {
                        Case{37, 2, 64, 64, 4000, 1e4}, Case{3, 5, 256, 64, 123456, 1e7}}) {
     auto x = randn(static_cast<size_t>(c.T) * c.heads * c.hd, 8);
     Buf<float> dx(*b.gpu, x);
-    Buf<int64_t> dpos(*b.gpu, std::vector<int64_t>{c.pos});
-    b.cpu->rope(x.data(), c.T, c.heads, c.hd, c.rot, c.theta, &c.pos);
-    b.gpu->rope(dx.get(), c.T, c.heads, c.hd, c.rot, c.theta, dpos.get());
+    b.cpu->rope(x.data(), TestStep(*b.cpu, c.T, c.pos, nullptr), c.heads, c.hd, c.rot, c.theta);
+    b.gpu->rope(dx.get(), TestStep(*b.gpu, c.T, c.pos, nullptr), c.heads, c.hd, c.rot, c.theta);
     EXPECT_LT(rel_err(dx.host(), x), 1e-5) << "pos " << c.pos << " rot " << c.rot;
   }
 }
@@ -110,37 +110,50 @@ TEST(CudaElementwise, ConvContinuesItsStateAcrossCalls) {
     for (int T : {1, 2, 5, 100, 1}) {
       const auto x = randn(static_cast<size_t>(T) * C, 17 + T);
       std::vector<float> want(x.size());
-      b.cpu->conv1d_silu(want.data(), x.data(), state.data(), w.data(), T, C, K);
+      // The state is the region at offset 0 of the sequence's slot.
+      b.cpu->conv1d_silu(TestStep(*b.cpu, T, 0, reinterpret_cast<uint8_t*>(state.data())),
+                         want.data(), x.data(), 0, w.data(), C, K);
       Buf<float> dx(*b.gpu, x);
       auto out = Buf<float>::poisoned(*b.gpu, x.size());
-      b.gpu->conv1d_silu(out.get(), dx.get(), dstate.get(), dw.get(), T, C, K);
+      b.gpu->conv1d_silu(TestStep(*b.gpu, T, 0, reinterpret_cast<uint8_t*>(dstate.get())),
+                         out.get(), dx.get(), 0, dw.get(), C, K);
       EXPECT_LT(rel_err(out.host(), want), 1e-5) << "K=" << K << " T=" << T;
       EXPECT_EQ(dstate.host(), state) << "K=" << K << " T=" << T;  // copies of the inputs
     }
   }
 }
 
-TEST(CudaElementwise, StoresAndPositionReadTheDevicePosition) {
+TEST(CudaElementwise, StoresAndPositionsWriteEachSequencesSlot) {
+  // Two sequences of one step, each with a slot of [rows x row] f32 KV rows, [rows] tokens, a
+  // position and [vocab] logits: rows land at their positions in their own slot.
   FLASHRT_REQUIRE_GPU();
   Both b;
-  const int rows = 10, row = 24, T = 4;
-  int64_t pos = 3;
-  std::vector<float> region(static_cast<size_t>(rows) * row, 0.0f);
-  const auto src = randn(static_cast<size_t>(T) * row, 18);
-  std::vector<int32_t> tokens(rows, 0);
-  const std::vector<int32_t> ids = {5, 6, 7, 8};
-  Buf<float> dregion(*b.gpu, region), dsrc(*b.gpu, src);
-  Buf<int32_t> dtokens(*b.gpu, tokens), dids(*b.gpu, ids);
-  Buf<int64_t> dpos(*b.gpu, std::vector<int64_t>{pos});
-  b.cpu->store_rows(region.data(), DType::F32, src.data(), T, row, &pos);
-  b.cpu->store_tokens(tokens.data(), ids.data(), T, &pos);
-  b.cpu->advance_pos(&pos, T);
-  b.gpu->store_rows(dregion.get(), DType::F32, dsrc.get(), T, row, dpos.get());
-  b.gpu->store_tokens(dtokens.get(), dids.get(), T, dpos.get());
-  b.gpu->advance_pos(dpos.get(), T);
-  EXPECT_EQ(dregion.host(), region);
-  EXPECT_EQ(dtokens.host(), tokens);
-  EXPECT_EQ(dpos.host(), std::vector<int64_t>{pos});
+  const int rows = 10, row = 24, vocab = 7;
+  const size_t tokens_at = rows * row * 4, pos_at = tokens_at + rows * 4, logits_at = pos_at + 8;
+  const size_t slot_bytes = logits_at + vocab * 4;
+  std::vector<std::vector<uint8_t>> slots(2, std::vector<uint8_t>(slot_bytes, 0));
+  std::vector<Buf<uint8_t>> dslots;
+  for (const auto& sl : slots) dslots.emplace_back(*b.gpu, sl);
+  const std::vector<TestSeq> cseqs = {{4, 3, slots[0].data(), {5, 6, 7, 8}},
+                                      {1, 9, slots[1].data(), {2}}};
+  std::vector<TestSeq> gseqs = cseqs;
+  for (size_t i = 0; i < gseqs.size(); ++i) gseqs[i].slot = dslots[i].get();
+  const TestStep cs(*b.cpu, cseqs), gs(*b.gpu, gseqs);
+  const auto src = randn(5 * row, 18);
+  const auto logits = randn(2 * vocab, 19);
+  Buf<float> dsrc(*b.gpu, src), dlogits(*b.gpu, logits);
+  b.cpu->store_rows(cs, 0, DType::F32, src.data(), row);
+  b.cpu->store_tokens(cs, tokens_at);
+  b.cpu->advance_pos(cs, pos_at);
+  b.cpu->store_per_seq(cs, logits_at, logits.data(), vocab);
+  b.gpu->store_rows(gs, 0, DType::F32, dsrc.get(), row);
+  b.gpu->store_tokens(gs, tokens_at);
+  b.gpu->advance_pos(gs, pos_at);
+  b.gpu->store_per_seq(gs, logits_at, dlogits.get(), vocab);
+  for (size_t i = 0; i < slots.size(); ++i) EXPECT_EQ(dslots[i].host(), slots[i]) << "slot " << i;
+  int64_t p1;
+  std::memcpy(&p1, slots[1].data() + pos_at, 8);
+  EXPECT_EQ(p1, 10);
 }
 
 TEST(CudaElementwise, ArgmaxTakesTheLowestIndexAmongEquals) {

@@ -7,6 +7,7 @@
 // each form: splitting a run anywhere (recurrence) or at multiples of 64 (chunked) gives the same
 // bits.
 #include "backends/gdn_test_data.h"
+#include "backends/test_step.h"
 #include "gpu_test_util.h"
 
 namespace flashrt::testing {
@@ -23,23 +24,21 @@ struct DevGdn {
         dt_bias(be, d.dt_bias) {}
 };
 
-GdnArgs dev_args(const GdnData& d, const DevGdn& g, int t0, int n, float* state, float* out,
-                 const int64_t* pos, bool tiled, GdnMode mode) {
+// Tokens from t0 on of the device copy; the state at offset 0 of the sequence's slot.
+GdnArgs dev_args(const GdnData& d, const DevGdn& g, int t0, float* out, bool tiled, GdnMode mode) {
   return {g.qkv.get() + t0 * d.stride(),
           d.stride(),
           g.alpha.get() + t0 * d.Hv,
           g.beta.get() + t0 * d.Hv,
           g.a_neg.get(),
           g.dt_bias.get(),
-          state,
+          0,
           out,
-          n,
           d.Hk,
           d.Hv,
           d.dk,
           d.dv,
           tiled,
-          pos,
           mode};
 }
 
@@ -58,14 +57,13 @@ TEST(CudaGdn, RecurrentAndChunkedMatchTheCpu) {
           const GdnData d(T, dm.Hk, dm.Hv, dm.dk, dm.dv, static_cast<uint32_t>(T + pos0));
           auto state = randn(d.state_size(), 9, 0.1f);
           std::vector<float> out(d.out_size(T));
-          const int64_t pos = pos0;
           Buf<float> dstate(*gpu, state);
           auto dout = Buf<float>::poisoned(*gpu, out.size());
-          Buf<int64_t> dpos(*gpu, std::vector<int64_t>{pos});
           const DevGdn g(*gpu, d);
-          cpu->gated_delta_net(d.args(0, T, state.data(), out.data(), &pos, tiled, mode));
-          gpu->gated_delta_net(
-              dev_args(d, g, 0, T, dstate.get(), dout.get(), dpos.get(), tiled, mode));
+          cpu->gated_delta_net(TestStep(*cpu, T, pos0, reinterpret_cast<uint8_t*>(state.data())),
+                               d.args(0, out.data(), tiled, mode));
+          gpu->gated_delta_net(TestStep(*gpu, T, pos0, reinterpret_cast<uint8_t*>(dstate.get())),
+                               dev_args(d, g, 0, dout.get(), tiled, mode));
           const double tol = mode == GdnMode::kChunked ? 1e-4 : 1e-5;
           const std::string what = "dk=" + std::to_string(dm.dk) +
                                    " tiled=" + std::to_string(tiled) + " T=" + std::to_string(T) +
@@ -88,13 +86,11 @@ TEST(CudaGdn, BoundariesThatAreExact) {
   auto run = [&](GdnMode mode, std::vector<int> splits) {
     Buf<float> state(*gpu, std::vector<float>(d.state_size(), 0.0f));
     auto out = Buf<float>::poisoned(*gpu, d.out_size(200));
-    Buf<int64_t> pos(*gpu, 1);
     int t0 = 0;
     splits.push_back(200);
     for (int e : splits) {
-      pos.set({t0});
-      gpu->gated_delta_net(
-          dev_args(d, g, t0, e - t0, state.get(), out.get() + t0 * row, pos.get(), false, mode));
+      gpu->gated_delta_net(TestStep(*gpu, e - t0, t0, reinterpret_cast<uint8_t*>(state.get())),
+                           dev_args(d, g, t0, out.get() + t0 * row, false, mode));
       t0 = e;
     }
     auto o = out.host();

@@ -32,11 +32,12 @@ const float* kv_row(const void* cache, bool f16, int64_t row, int64_t kv_stride,
   return buf;
 }
 
-void attention_reference(ThreadPool& pool, const AttentionArgs& a, int64_t pos0) {
+void attention_reference(ThreadPool& pool, const AttentionArgs& a, int T, const void* k_cache,
+                         const void* v_cache, int64_t pos0) {
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * hd;
   const bool f16 = a.kv_dtype == DType::F16;
-  pool.parallel_for(static_cast<int64_t>(a.T) * a.n_heads, 1, [&](int64_t i0, int64_t i1) {
+  pool.parallel_for(static_cast<int64_t>(T) * a.n_heads, 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> scores;
     std::vector<float> acc(static_cast<size_t>(hd)), row(static_cast<size_t>(hd));
     for (int64_t i = i0; i < i1; ++i) {
@@ -47,7 +48,7 @@ void attention_reference(ThreadPool& pool, const AttentionArgs& a, int64_t pos0)
       scores.resize(static_cast<size_t>(n));
       float mx = -INFINITY;
       for (int64_t j = 0; j < n; ++j) {
-        const float* kr = kv_row(a.k_cache, f16, j, kv_stride, kh * hd, hd, row.data());
+        const float* kr = kv_row(k_cache, f16, j, kv_stride, kh * hd, hd, row.data());
         scores[static_cast<size_t>(j)] = dot_f32(q, kr, hd) * a.scale;
         mx = std::max(mx, scores[static_cast<size_t>(j)]);
       }
@@ -59,7 +60,7 @@ void attention_reference(ThreadPool& pool, const AttentionArgs& a, int64_t pos0)
       std::fill(acc.begin(), acc.end(), 0.0f);
       for (int64_t j = 0; j < n; ++j) {
         const float p = scores[static_cast<size_t>(j)];
-        const float* v = kv_row(a.v_cache, f16, j, kv_stride, kh * hd, hd, row.data());
+        const float* v = kv_row(v_cache, f16, j, kv_stride, kh * hd, hd, row.data());
         for (int d = 0; d < hd; ++d) acc[static_cast<size_t>(d)] += p * v[d];
       }
       float* o = a.out + i * hd;
@@ -92,18 +93,19 @@ void store_rows(ThreadPool& pool, void* region, DType dtype, const float* src, i
   });
 }
 
-void attention(ThreadPool& pool, const AttentionArgs& a, int64_t pos0) {
+void attention(ThreadPool& pool, const AttentionArgs& a, int T, const void* k_cache,
+               const void* v_cache, int64_t pos0) {
   FLASHRT_CHECK(a.kv_dtype == DType::F32 || a.kv_dtype == DType::F16,
                 "KV cache of type {} is not supported", dtype_name(a.kv_dtype));
   const KernelTable* k = kernel_table();
   if (!k) {
-    attention_reference(pool, a, pos0);
+    attention_reference(pool, a, T, k_cache, v_cache, pos0);
     return;
   }
   const int hd = a.head_dim, group = a.n_heads / a.n_kv_heads;
   const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * hd;
   const int64_t q_stride = static_cast<int64_t>(a.n_heads) * hd;
-  const int tiles = (a.T + kAttnQueryTile - 1) / kAttnQueryTile;
+  const int tiles = (T + kAttnQueryTile - 1) / kAttnQueryTile;
   const int64_t tasks = static_cast<int64_t>(tiles) * a.n_kv_heads;
   const size_t scratch_floats = attention_scratch_floats(kAttnQueryTile * group, hd);
   const bool f16 = a.kv_dtype == DType::F16;
@@ -112,13 +114,13 @@ void attention(ThreadPool& pool, const AttentionArgs& a, int64_t pos0) {
     if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
     for (int64_t i = tid; i < tasks; i += nth) {
       const int tile = static_cast<int>(i / a.n_kv_heads), kh = static_cast<int>(i % a.n_kv_heads);
-      const int t0 = tile * kAttnQueryTile, tokens = std::min(kAttnQueryTile, a.T - t0);
+      const int t0 = tile * kAttnQueryTile, tokens = std::min(kAttnQueryTile, T - t0);
       const int64_t off =
           t0 * q_stride + static_cast<int64_t>(kh) * group * hd;             // row (t0, first head)
       const int64_t kv_off = static_cast<int64_t>(kh) * hd * (f16 ? 2 : 4);  // bytes
       k->attention_tile(a.out + off, a.q + off, q_stride, group, tokens,
-                        static_cast<const uint8_t*>(a.k_cache) + kv_off,
-                        static_cast<const uint8_t*>(a.v_cache) + kv_off, f16, kv_stride,
+                        static_cast<const uint8_t*>(k_cache) + kv_off,
+                        static_cast<const uint8_t*>(v_cache) + kv_off, f16, kv_stride,
                         pos0 + t0 + 1, hd, a.scale, scratch.data());
     }
   });

@@ -98,38 +98,84 @@ class CpuBackend : public Backend {
   void swiglu(float* out, const float* gate, const float* up, int64_t n) override {
     cpu::swiglu(pool_, out, gate, up, n);
   }
-  void rope(float* x, int T, int heads, int hd, int rot, double theta,
-            const int64_t* pos) override {
-    cpu::rope(pool_, x, T, heads, hd, rot, theta, *pos);
-  }
-  void store_rows(void* region, DType dtype, const float* src, int T, int64_t row_elems,
-                  const int64_t* pos) override {
-    cpu::store_rows(pool_, region, dtype, src, T, row_elems, *pos);
-  }
-  void store_tokens(int32_t* region, const int32_t* ids, int T, const int64_t* pos) override {
-    std::memcpy(region + *pos, ids, static_cast<size_t>(T) * sizeof(int32_t));
-  }
-  void attention(const AttentionArgs& a) override { cpu::attention(pool_, a, *a.pos); }
   void sigmoid_gate(float* x, const float* gate, int rows, int dim, int64_t gs) override {
     cpu::sigmoid_gate(pool_, x, gate, rows, dim, gs);
   }
-  void conv1d_silu(float* out, const float* x, float* state, const float* w, int T, int C,
-                   int K) override {
-    cpu::conv1d_silu(pool_, out, x, state, w, T, C, K);
+
+  // ---- per sequence: backend memory is host memory, so the step's arrays are read directly ----
+
+  void rope(float* x, const StepRows& r, int heads, int hd, int rot, double theta) override {
+    for (const SeqRows& s : r.seqs)
+      cpu::rope(pool_, x + static_cast<int64_t>(s.first) * heads * hd, s.count, heads, hd, rot,
+                theta, r.pos[s.first]);
   }
-  void gated_delta_net(const GdnArgs& a) override {
-    // The recurrence is exact at every token boundary and costs no more arithmetic than the chunked
-    // form on a CPU, so it is the default here.
-    if (a.mode == GdnMode::kChunked)
-      cpu::gdn_chunked(pool_, a, *a.pos);
-    else
-      cpu::gdn_recurrent(pool_, a);
+  void store_rows(const StepRows& r, size_t region, DType dtype, const float* src,
+                  int64_t row_elems) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      cpu::store_rows(pool_, r.slots[i] + region, dtype, src + s.first * row_elems, s.count,
+                      row_elems, r.pos[s.first]);
+    }
+  }
+  void store_tokens(const StepRows& r, size_t region) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      std::memcpy(reinterpret_cast<int32_t*>(r.slots[i] + region) + r.pos[s.first], r.ids + s.first,
+                  static_cast<size_t>(s.count) * sizeof(int32_t));
+    }
+  }
+  void store_per_seq(const StepRows& r, size_t region, const float* src, int64_t n) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i)
+      std::memcpy(r.slots[i] + region, src + static_cast<int64_t>(i) * n,
+                  static_cast<size_t>(n) * sizeof(float));
+  }
+  void advance_pos(const StepRows& r, size_t region) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      *reinterpret_cast<int64_t*>(r.slots[i] + region) = r.pos[s.first + s.count - 1] + 1;
+    }
+  }
+  void attention(const StepRows& r, const AttentionArgs& a) override {
+    const int64_t q_row = static_cast<int64_t>(a.n_heads) * a.head_dim;
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      AttentionArgs one = a;
+      one.out += s.first * q_row;
+      one.q += s.first * q_row;
+      cpu::attention(pool_, one, s.count, r.slots[i] + a.k_cache, r.slots[i] + a.v_cache,
+                     r.pos[s.first]);
+    }
+  }
+  void conv1d_silu(const StepRows& r, float* out, const float* x, size_t state, const float* w,
+                   int C, int K) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      const int64_t off = static_cast<int64_t>(s.first) * C;
+      cpu::conv1d_silu(pool_, out + off, x + off, reinterpret_cast<float*>(r.slots[i] + state), w,
+                       s.count, C, K);
+    }
+  }
+  void gated_delta_net(const StepRows& r, const GdnArgs& a) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      GdnArgs one = a;
+      one.qkv += s.first * a.qkv_stride;
+      one.alpha += static_cast<int64_t>(s.first) * a.n_v_heads;
+      one.beta += static_cast<int64_t>(s.first) * a.n_v_heads;
+      one.out += static_cast<int64_t>(s.first) * a.n_v_heads * a.v_dim;
+      float* S = reinterpret_cast<float*>(r.slots[i] + a.state);
+      // The recurrence is exact at every token boundary and costs no more arithmetic than the
+      // chunked form on a CPU, so it is the default here.
+      if (a.mode == GdnMode::kChunked)
+        cpu::gdn_chunked(pool_, one, s.count, S, r.pos[s.first]);
+      else
+        cpu::gdn_recurrent(pool_, one, s.count, S);
+    }
   }
   void gated_rmsnorm(float* out, const float* x, const float* z, const float* w, int rows, int dim,
                      float eps) override {
     cpu::gated_rmsnorm(pool_, out, x, z, w, rows, dim, eps);
   }
-  void advance_pos(int64_t* pos, int T) override { *pos += T; }
   int32_t argmax(const float* logits, int64_t n) override {
     int64_t best = 0;
     for (int64_t i = 1; i < n; ++i)

@@ -62,7 +62,7 @@ struct HeadInputs {
 
 }  // namespace
 
-void gdn_recurrent(ThreadPool& pool, const GdnArgs& a) {
+void gdn_recurrent(ThreadPool& pool, const GdnArgs& a, int T, float* state) {
   const int dk = a.k_dim, dv = a.v_dim;
   const KernelTable* kt = kernel_table();
   pool.parallel_for(a.n_v_heads, 1, [&](int64_t h0, int64_t h1) {
@@ -70,18 +70,18 @@ void gdn_recurrent(ThreadPool& pool, const GdnArgs& a) {
     std::vector<float> m(static_cast<size_t>(dv)), o(static_cast<size_t>(dv)), decay;
     for (int64_t hh = h0; hh < h1; ++hh) {
       const int h = static_cast<int>(hh);
-      float* S = a.state + static_cast<int64_t>(h) * dk * dv;
-      in.load(a, h, 0, a.T);
+      float* S = state + static_cast<int64_t>(h) * dk * dv;
+      in.load(a, h, 0, T);
       if (kt) {  // vectorised over dv, the state slice resident in L1 across the tokens
-        decay.resize(static_cast<size_t>(a.T));
-        for (int t = 0; t < a.T; ++t)
+        decay.resize(static_cast<size_t>(T));
+        for (int t = 0; t < T; ++t)
           decay[static_cast<size_t>(t)] = std::exp(in.g[static_cast<size_t>(t)]);
-        kt->gdn_head(S, in.q.data(), in.k.data(), in.v.data(), decay.data(), in.beta.data(), a.T,
-                     dk, dv, a.out + static_cast<int64_t>(h) * dv,
+        kt->gdn_head(S, in.q.data(), in.k.data(), in.v.data(), decay.data(), in.beta.data(), T, dk,
+                     dv, a.out + static_cast<int64_t>(h) * dv,
                      static_cast<int64_t>(a.n_v_heads) * dv);
         continue;
       }
-      for (int t = 0; t < a.T; ++t) {
+      for (int t = 0; t < T; ++t) {
         const float* q = in.q.data() + static_cast<int64_t>(t) * dk;
         const float* k = in.k.data() + static_cast<int64_t>(t) * dk;
         const float* v = in.v.data() + static_cast<int64_t>(t) * dv;
@@ -113,19 +113,19 @@ void gdn_recurrent(ThreadPool& pool, const GdnArgs& a) {
   });
 }
 
-void gdn_chunked(ThreadPool& pool, const GdnArgs& a, int64_t pos0) {
+void gdn_chunked(ThreadPool& pool, const GdnArgs& a, int T, float* state, int64_t pos0) {
   const int dk = a.k_dim, dv = a.v_dim;
   pool.parallel_for(a.n_v_heads, 1, [&](int64_t h0, int64_t h1) {
     HeadInputs in;
     std::vector<float> gc, A, U, W, vnew, Sq;
     for (int64_t hh = h0; hh < h1; ++hh) {
       const int h = static_cast<int>(hh);
-      float* S = a.state + static_cast<int64_t>(h) * dk * dv;
+      float* S = state + static_cast<int64_t>(h) * dk * dv;
       int t0 = 0;
-      while (t0 < a.T) {
+      while (t0 < T) {
         // Chunks end at absolute multiples of 64, so the same positions always share a chunk.
         const int64_t p = pos0 + t0;
-        const int L = static_cast<int>(std::min<int64_t>(kChunk - p % kChunk, a.T - t0));
+        const int L = static_cast<int>(std::min<int64_t>(kChunk - p % kChunk, T - t0));
         in.load(a, h, t0, L);
         const float* q = in.q.data();
         const float* k = in.k.data();

@@ -30,7 +30,9 @@ void rmsnorm(ThreadPool& pool, float* out, int64_t out_stride, const float* x, i
              const float* w, int rows, int dim, float eps);
 void rope(ThreadPool& pool, float* x, int T, int heads, int head_dim, int rot_dim, double theta,
           int64_t pos0);
-void attention(ThreadPool& pool, const AttentionArgs& a, int64_t pos0);
+// One sequence's queries: T rows of a (out and q at its first row), its caches, its first position.
+void attention(ThreadPool& pool, const AttentionArgs& a, int T, const void* k_cache,
+               const void* v_cache, int64_t pos0);
 // Rows [pos0, pos0 + T) of a positional region of F32 or F16 (rounded to nearest even) from src.
 void store_rows(ThreadPool& pool, void* region, DType dtype, const float* src, int T,
                 int64_t row_elems, int64_t pos0);
@@ -40,8 +42,10 @@ void swiglu(ThreadPool& pool, float* out, const float* gate, const float* up, in
 void add(ThreadPool& pool, float* x, const float* y, int64_t n);  // x += y
 void conv1d_silu(ThreadPool& pool, float* out, const float* x, float* conv_state, const float* w,
                  int T, int channels, int K);
-void gdn_recurrent(ThreadPool& pool, const GdnArgs& a);
-void gdn_chunked(ThreadPool& pool, const GdnArgs& a, int64_t pos0);
+// One sequence's T rows of a (pointers at its first row) with its recurrent state; the chunked
+// form aligns its chunks to absolute positions from the sequence's first position pos0.
+void gdn_recurrent(ThreadPool& pool, const GdnArgs& a, int T, float* state);
+void gdn_chunked(ThreadPool& pool, const GdnArgs& a, int T, float* state, int64_t pos0);
 void gated_rmsnorm(ThreadPool& pool, float* out, const float* x, const float* z, const float* w,
                    int rows, int dim, float eps);
 

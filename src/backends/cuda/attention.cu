@@ -1,5 +1,5 @@
-// Causal GQA softmax attention over the slot's contiguous f32 KV cache: query t (absolute position
-// *pos + t) of head h reads cache rows [0, *pos + t] of KV head h / group.
+// Causal GQA softmax attention of one sequence over its slot's contiguous f32 KV cache: query t
+// (absolute position pos[0] + t) of head h reads cache rows [0, pos[0] + t] of KV head h / group.
 //
 // One kernel serves decode and prefill (flash-decoding style). A block takes one KV head, a run of
 // up to kQB queries of that head's group (so each K/V row it loads serves all of them) and one
@@ -28,8 +28,8 @@ constexpr int kMaxHeadDim = 256;
 struct Params {
   float* out;
   const float* q;
-  const float* k;
-  const float* v;
+  SlotRef slot;  // the sequence's slot: its caches at k_off and v_off
+  size_t k_off, v_off;
   float* part;  // splits > 1: acc [splits][T*Hq][hd], then max and sum [splits][T*Hq] each
   const int64_t* pos;
   int T, Hq, Hkv, hd, group, splits;
@@ -52,6 +52,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(Params p) {
   const int nq = min(kQB, p.T * p.group - qi0);
   const int64_t pos0 = *p.pos;
   const int64_t kv_stride = static_cast<int64_t>(p.Hkv) * p.hd;
+  const float* kc = slot_region<const float>(p.slot, p.k_off);
+  const float* vc = slot_region<const float>(p.slot, p.v_off);
 
   float q[kQB][kDPL];
   int64_t last[kQB];  // last visible key of each query (-1: no query)
@@ -86,8 +88,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(Params p) {
     for (int i = 0; i < kDPL; ++i) acc[qq][i] = 0.0f;
   }
   for (int64_t j = j0 + warp; j < j1; j += kWarps) {
-    const float* kr = p.k + j * kv_stride + static_cast<int64_t>(kh) * p.hd;
-    const float* vr = p.v + j * kv_stride + static_cast<int64_t>(kh) * p.hd;
+    const float* kr = kc + j * kv_stride + static_cast<int64_t>(kh) * p.hd;
+    const float* vr = vc + j * kv_stride + static_cast<int64_t>(kh) * p.hd;
     float kv[kDPL], vv[kDPL];
 #pragma unroll
     for (int i = 0; i < kDPL; ++i) {
@@ -189,22 +191,23 @@ void launch(cudaStream_t s, const Params& p) {
 
 }  // namespace
 
-int attention_splits(int sm_count, const AttentionArgs& a) {
+int attention_splits(int sm_count, const AttentionArgs& a, int T) {
   const int group = a.n_heads / a.n_kv_heads, qb = queries_per_block(a.head_dim);
   const int64_t blocks =
-      static_cast<int64_t>(a.n_kv_heads) * ((static_cast<int64_t>(a.T) * group + qb - 1) / qb);
+      static_cast<int64_t>(a.n_kv_heads) * ((static_cast<int64_t>(T) * group + qb - 1) / qb);
   const int64_t target = 2 * static_cast<int64_t>(sm_count);  // two blocks per multiprocessor
   if (blocks >= target) return 1;
   return static_cast<int>(std::min<int64_t>(kMaxSplits, (target + blocks - 1) / blocks));
 }
 
-size_t attention_partial_floats(const AttentionArgs& a, int splits) {
+size_t attention_partial_floats(const AttentionArgs& a, int T, int splits) {
   if (splits <= 1) return 0;
-  return static_cast<size_t>(splits) * static_cast<size_t>(a.T) * static_cast<size_t>(a.n_heads) *
+  return static_cast<size_t>(splits) * static_cast<size_t>(T) * static_cast<size_t>(a.n_heads) *
          (static_cast<size_t>(a.head_dim) + 2);
 }
 
-void attention(cudaStream_t s, const AttentionArgs& a, int splits, float* partial) {
+void attention(cudaStream_t s, const AttentionArgs& a, int T, SlotRef slot, const int64_t* pos,
+               int splits, float* partial) {
   if (a.head_dim < 1 || a.head_dim > kMaxHeadDim)
     throw_error("attention: head size " + std::to_string(a.head_dim) + " (1.." +
                 std::to_string(kMaxHeadDim) + ")");
@@ -214,19 +217,9 @@ void attention(cudaStream_t s, const AttentionArgs& a, int splits, float* partia
   if (splits < 1 || splits > kMaxSplits) throw_error("attention: bad split count");
   if (a.kv_dtype != DType::F32)
     throw_error("attention: the CUDA backend keeps its KV cache in f32 (use --kv-type f32)");
-  const Params p{a.out,
-                 a.q,
-                 static_cast<const float*>(a.k_cache),
-                 static_cast<const float*>(a.v_cache),
-                 partial,
-                 a.pos,
-                 a.T,
-                 a.n_heads,
-                 a.n_kv_heads,
-                 a.head_dim,
-                 a.n_heads / a.n_kv_heads,
-                 splits,
-                 a.scale};
+  const Params p{a.out,  a.q,    slot,      a.k_cache,    a.v_cache,  partial,
+                 pos,    T,      a.n_heads, a.n_kv_heads, a.head_dim, a.n_heads / a.n_kv_heads,
+                 splits, a.scale};
   if (a.head_dim <= 32)
     launch<1, 8>(s, p);
   else if (a.head_dim <= 64)
@@ -236,7 +229,7 @@ void attention(cudaStream_t s, const AttentionArgs& a, int splits, float* partia
   else
     launch<8, 4>(s, p);
   if (splits > 1) {
-    const int64_t TQ = static_cast<int64_t>(a.T) * a.n_heads;
+    const int64_t TQ = static_cast<int64_t>(T) * a.n_heads;
     attention_combine_kernel<<<static_cast<unsigned>(TQ), 128, 0, s>>>(p);
     FLASHRT_CUDA_LAUNCH_CHECK();
   }

@@ -19,9 +19,10 @@ __device__ __forceinline__ float window(const float* x, const float* state, int6
   return e < hist ? state[e * channels + c] : x[(e - hist) * channels + c];
 }
 
-__global__ void conv_kernel(float* __restrict__ out, const float* __restrict__ x,
-                            const float* __restrict__ state, const float* __restrict__ w, int T,
-                            int channels, int K) {
+__global__ void conv_kernel(float* __restrict__ out, const float* __restrict__ x, SlotRef slot,
+                            size_t region, const float* __restrict__ w, int T, int channels,
+                            int K) {
+  const float* state = slot_region<float>(slot, region);
   const int64_t n = static_cast<int64_t>(T) * channels;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -33,8 +34,9 @@ __global__ void conv_kernel(float* __restrict__ out, const float* __restrict__ x
   }
 }
 
-__global__ void conv_state_kernel(const float* __restrict__ x, float* __restrict__ state, int T,
+__global__ void conv_state_kernel(const float* __restrict__ x, SlotRef slot, size_t region, int T,
                                   int channels, int K) {
+  float* state = slot_region<float>(slot, region);
   const int hist = K - 1;
   for (int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; c < channels;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -46,18 +48,19 @@ __global__ void conv_state_kernel(const float* __restrict__ x, float* __restrict
 
 }  // namespace
 
-void conv1d_silu(cudaStream_t s, float* out, const float* x, float* conv_state, const float* w,
-                 int T, int channels, int K) {
+void conv1d_silu(cudaStream_t s, float* out, const float* x, SlotRef slot, size_t conv_state,
+                 const float* w, int T, int channels, int K) {
   if (K < 1 || K > kMaxKernel)
     throw_error("conv1d: kernel size " + std::to_string(K) + " (1.." + std::to_string(kMaxKernel) +
                 ")");
   if (out == x) throw_error("conv1d: the output must not overwrite the input");
   const int64_t n = static_cast<int64_t>(T) * channels;
-  conv_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(out, x, conv_state, w, T, channels, K);
+  conv_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(out, x, slot, conv_state, w, T, channels,
+                                                         K);
   FLASHRT_CUDA_LAUNCH_CHECK();
   if (K > 1) {
-    conv_state_kernel<<<grid_for(channels, kThreads), kThreads, 0, s>>>(x, conv_state, T, channels,
-                                                                        K);
+    conv_state_kernel<<<grid_for(channels, kThreads), kThreads, 0, s>>>(x, slot, conv_state, T,
+                                                                        channels, K);
     FLASHRT_CUDA_LAUNCH_CHECK();
   }
 }

@@ -1,7 +1,7 @@
 // CudaBackend: memory (arenas, buffers, weights), graph capture, and the op dispatch onto the
 // kernels of this folder. Every CUDA and cuBLAS call is checked.
 //
-// Graph capture (run_captured): the first call for a key runs the step eagerly, which sizes every
+// Graph capture (run_graph): the first call for a key runs the step eagerly, which sizes every
 // buffer it needs and loads its kernels; the second captures the step into a CUDA graph and
 // launches it; later calls only launch the graph. Nothing may allocate during a capture: a buffer
 // that would have to grow then throws instead. Growing a buffer outside a capture frees the old
@@ -173,7 +173,7 @@ class CudaBackend final : public Backend {
   }
   void synchronize() override { FLASHRT_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 
-  void run_captured(const void* key, const std::function<void()>& f) override;
+  void run_graph(const void* key, const std::function<void()>& f) override;
 
   // ---- ops ----
 
@@ -191,43 +191,73 @@ class CudaBackend final : public Backend {
   void swiglu(float* out, const float* gate, const float* up, int64_t n) override {
     if (n > 0) cuda::swiglu(stream_, out, gate, up, n);
   }
-  void rope(float* x, int T, int heads, int hd, int rot, double theta,
-            const int64_t* pos) override {
-    if (T > 0 && heads > 0) cuda::rope(stream_, x, T, heads, hd, rot, theta, pos);
-  }
-  void store_rows(void* region, DType dtype, const float* src, int T, int64_t row_elems,
-                  const int64_t* pos) override {
-    if (dtype != DType::F32)
-      fail(
-          "the CUDA backend keeps its KV cache in f32; {} is not supported yet (use --kv-type f32)",
-          dtype_name(dtype));
-    if (T > 0 && row_elems > 0)
-      cuda::store_rows(stream_, static_cast<float*>(region), src, T, row_elems, pos);
-  }
-  void store_tokens(int32_t* region, const int32_t* ids, int T, const int64_t* pos) override {
-    if (T > 0) cuda::store_tokens(stream_, region, ids, T, pos);
-  }
-  void attention(const AttentionArgs& a) override {
-    if (a.T <= 0) return;
-    const int splits = cuda::attention_splits(sm_count_, a);
-    float* partial = static_cast<float*>(
-        reserve(attn_buf_, cuda::attention_partial_floats(a, splits) * sizeof(float),
-                "attention partial sums"));
-    cuda::attention(stream_, a, splits, partial);
-  }
   void sigmoid_gate(float* x, const float* gate, int rows, int dim, int64_t gs) override {
     if (rows > 0 && dim > 0) cuda::sigmoid_gate(stream_, x, gate, rows, dim, gs);
   }
-  void conv1d_silu(float* out, const float* x, float* state, const float* w, int T, int C,
-                   int K) override {
-    if (T > 0 && C > 0) cuda::conv1d_silu(stream_, out, x, state, w, T, C, K);
-  }
-  void gated_delta_net(const GdnArgs& a) override;
   void gated_rmsnorm(float* out, const float* x, const float* z, const float* w, int rows, int dim,
                      float eps) override {
     if (rows > 0 && dim > 0) cuda::gated_rmsnorm(stream_, out, x, z, w, rows, dim, eps);
   }
-  void advance_pos(int64_t* pos, int T) override { cuda::advance_pos(stream_, pos, T); }
+
+  // ---- per sequence: one launch per sequence of the step; the kernels read its slot's base
+  // from the step's slot table (cuda::SlotRef) and its positions from the step's arrays ----
+
+  void rope(float* x, const StepRows& r, int heads, int hd, int rot, double theta) override {
+    if (r.n > 0 && heads > 0) cuda::rope(stream_, x, r.n, heads, hd, rot, theta, r.pos);
+  }
+  void store_rows(const StepRows& r, size_t region, DType dtype, const float* src,
+                  int64_t row_elems) override {
+    if (dtype != DType::F32)
+      fail(
+          "the CUDA backend keeps its KV cache in f32; {} is not supported yet (use --kv-type f32)",
+          dtype_name(dtype));
+    if (row_elems <= 0) return;
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      cuda::store_rows(stream_, slot(r, i), region, src + s.first * row_elems, s.count, row_elems,
+                       r.pos + s.first);
+    }
+  }
+  void store_tokens(const StepRows& r, size_t region) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      cuda::store_tokens(stream_, slot(r, i), region, r.ids + s.first, s.count, r.pos + s.first);
+    }
+  }
+  void store_per_seq(const StepRows& r, size_t region, const float* src, int64_t n) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i)
+      cuda::store_floats(stream_, slot(r, i), region, src + static_cast<int64_t>(i) * n, n);
+  }
+  void advance_pos(const StepRows& r, size_t region) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      cuda::advance_pos(stream_, slot(r, i), region, r.pos + s.first + s.count - 1);
+    }
+  }
+  void attention(const StepRows& r, const AttentionArgs& a) override {
+    const int64_t q_row = static_cast<int64_t>(a.n_heads) * a.head_dim;
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const SeqRows& s = r.seqs[i];
+      AttentionArgs one = a;
+      one.out += s.first * q_row;
+      one.q += s.first * q_row;
+      const int splits = cuda::attention_splits(sm_count_, one, s.count);
+      float* partial = static_cast<float*>(
+          reserve(attn_buf_, cuda::attention_partial_floats(one, s.count, splits) * sizeof(float),
+                  "attention partial sums"));
+      cuda::attention(stream_, one, s.count, slot(r, i), r.pos + s.first, splits, partial);
+    }
+  }
+  void conv1d_silu(const StepRows& r, float* out, const float* x, size_t state, const float* w,
+                   int C, int K) override {
+    if (C <= 0) return;
+    for (size_t i = 0; i < r.seqs.size(); ++i) {
+      const int64_t off = static_cast<int64_t>(r.seqs[i].first) * C;
+      cuda::conv1d_silu(stream_, out + off, x + off, slot(r, i), state, w, r.seqs[i].count, C, K);
+    }
+  }
+  void gated_delta_net(const StepRows& r, const GdnArgs& a) override;
+
   int32_t argmax(const float* logits, int64_t n) override {
     no_capture("argmax");
     if (n <= 0) return 0;
@@ -259,10 +289,13 @@ class CudaBackend final : public Backend {
     stream_ = nullptr;
   }
 
+  // Sequence i's entry of the step's slot table.
+  static cuda::SlotRef slot(const StepRows& r, size_t i) { return {r.slots + i}; }
+
   void no_capture(const char* what) const {
     if (capturing_)
       fail(
-          "{} cannot run inside a captured CUDA graph (run_captured): it synchronizes or "
+          "{} cannot run inside a captured CUDA graph (run_graph): it synchronizes or "
           "allocates",
           what);
   }
@@ -273,7 +306,7 @@ class CudaBackend final : public Backend {
     if (capturing_)
       fail(
           "a captured CUDA graph step needs {} bytes of {} but {} are allocated: the step must "
-          "run once without capture first (run_captured does that on a key's first call)",
+          "run once without capture first (run_graph does that on a key's first call)",
           bytes, what, b.bytes);
     FLASHRT_CUDA_CHECK(cudaStreamSynchronize(stream_));  // queued work may still use the old one
     b.mem.reset();
@@ -364,21 +397,28 @@ void CudaBackend::matmul(float* out, const float* x, const Mat& w, int T) {
   cuda::gemm(stream_, cublas_, out, x, w, T, opt_.split_bf16, b);
 }
 
-void CudaBackend::gated_delta_net(const GdnArgs& a) {
-  if (a.T <= 0) return;
+void CudaBackend::gated_delta_net(const StepRows& r, const GdnArgs& a) {
   FLASHRT_CHECK(a.n_k_heads > 0 && a.n_v_heads % a.n_k_heads == 0,
                 "gated delta net: {} value heads over {} key heads", a.n_v_heads, a.n_k_heads);
-  const bool chunked =
-      a.mode == GdnMode::kChunked || (a.mode == GdnMode::kAuto && a.T >= kGdnChunkedFrom);
-  // Key heads too large for the chunked kernel's shared memory run the same recurrence token by
-  // token (equal up to rounding).
-  if (chunked && cuda::gdn_chunked_smem(a.k_dim) <= smem_optin_)
-    cuda::gdn_chunked(stream_, a);
-  else
-    cuda::gdn_recurrent(stream_, a);
+  for (size_t i = 0; i < r.seqs.size(); ++i) {
+    const SeqRows& s = r.seqs[i];
+    GdnArgs one = a;
+    one.qkv += s.first * a.qkv_stride;
+    one.alpha += static_cast<int64_t>(s.first) * a.n_v_heads;
+    one.beta += static_cast<int64_t>(s.first) * a.n_v_heads;
+    one.out += static_cast<int64_t>(s.first) * a.n_v_heads * a.v_dim;
+    const bool chunked =
+        a.mode == GdnMode::kChunked || (a.mode == GdnMode::kAuto && s.count >= kGdnChunkedFrom);
+    // Key heads too large for the chunked kernel's shared memory run the same recurrence token
+    // by token (equal up to rounding).
+    if (chunked && cuda::gdn_chunked_smem(a.k_dim) <= smem_optin_)
+      cuda::gdn_chunked(stream_, one, s.count, slot(r, i), r.pos + s.first);
+    else
+      cuda::gdn_recurrent(stream_, one, s.count, slot(r, i), r.pos + s.first);
+  }
 }
 
-void CudaBackend::run_captured(const void* key, const std::function<void()>& f) {
+void CudaBackend::run_graph(const void* key, const std::function<void()>& f) {
   if (!opt_.graphs) return f();
   if (GraphCache::Entry* e = graphs_->find(key); e && e->exec) {
     FLASHRT_CUDA_CHECK(cudaGraphLaunch(e->exec, stream_));

@@ -8,7 +8,7 @@
 namespace flashrt {
 
 struct CudaOptions {
-  // run_captured records a step into a CUDA graph and replays it (off: every step runs eagerly).
+  // run_graph records a step into a CUDA graph and replays it (off: every step runs eagerly).
   bool graphs = true;
   // Prefill GEMMs with bf16 weights: split the activations into two bf16 terms (f32-accurate, two
   // tensor-core GEMMs) rather than rounding them to bf16 (one GEMM, ~3e-3 relative error).

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "backends/cuda/kernels.h"
+
 namespace flashrt::cuda {
 
 __device__ __forceinline__ float bf16_bits_to_f32(uint32_t h) {
@@ -51,6 +53,12 @@ __device__ __forceinline__ float sigmoid(float x) {
 }
 __device__ __forceinline__ float softplus(float x) {
   return x > 20.0f ? x : log1pf(expf(x));
+}
+
+// The region at `offset` of a sequence's slot (kernels.h: SlotRef).
+template <class T>
+__device__ __forceinline__ T* slot_region(SlotRef slot, size_t offset) {
+  return reinterpret_cast<T*>(*slot.base + offset);
 }
 
 inline unsigned grid_for(int64_t n, int threads, int64_t max_blocks = 65535 * 16) {

@@ -1,6 +1,6 @@
-// Elementwise ops and the writes into the slot's positional regions: embedding lookup, residual
-// add, SwiGLU, the attention output gate, KV/token row stores and the position advance. The stores
-// and the advance read the position from device memory, so a captured decode step stays valid.
+// Elementwise ops and the writes into a sequence's slot: embedding lookup, residual add, SwiGLU,
+// the attention output gate, KV/token row stores, logits and the position advance. The writes read
+// the positions and the slot's base from device memory, so a captured step stays valid.
 #include "backends/cuda/check.h"
 #include "backends/cuda/device_util.cuh"
 #include "backends/cuda/kernels.h"
@@ -46,15 +46,22 @@ __global__ void sigmoid_gate_kernel(float* __restrict__ x, const float* __restri
   }
 }
 
+// Row t of src into row pos[t] of the positional region.
 template <class V>
-__global__ void store_kernel(V* __restrict__ region, const V* __restrict__ src, int64_t row_elems,
-                             int64_t n, const int64_t* __restrict__ pos) {
-  V* dst = region + *pos * row_elems;
+__global__ void store_kernel(SlotRef slot, size_t region, const V* __restrict__ src,
+                             int64_t row_elems, int64_t n, const int64_t* __restrict__ pos) {
+  V* dst = slot_region<V>(slot, region);
+  FLASHRT_GRID_STRIDE(i, n) dst[pos[i / row_elems] * row_elems + i % row_elems] = src[i];
+}
+
+__global__ void store_floats_kernel(SlotRef slot, size_t region, const float* __restrict__ src,
+                                    int64_t n) {
+  float* dst = slot_region<float>(slot, region);
   FLASHRT_GRID_STRIDE(i, n) dst[i] = src[i];
 }
 
-__global__ void advance_pos_kernel(int64_t* pos, int T) {
-  *pos += T;
+__global__ void advance_pos_kernel(SlotRef slot, size_t region, const int64_t* last_pos) {
+  *slot_region<int64_t>(slot, region) = *last_pos + 1;
 }
 
 #undef FLASHRT_GRID_STRIDE
@@ -84,20 +91,27 @@ void sigmoid_gate(cudaStream_t s, float* x, const float* gate, int rows, int dim
   FLASHRT_CUDA_LAUNCH_CHECK();
 }
 
-void store_rows(cudaStream_t s, float* region, const float* src, int T, int64_t row_elems,
-                const int64_t* pos) {
+void store_rows(cudaStream_t s, SlotRef slot, size_t region, const float* src, int T,
+                int64_t row_elems, const int64_t* pos) {
   const int64_t n = static_cast<int64_t>(T) * row_elems;
-  store_kernel<float><<<grid_for(n, kThreads), kThreads, 0, s>>>(region, src, row_elems, n, pos);
+  store_kernel<float>
+      <<<grid_for(n, kThreads), kThreads, 0, s>>>(slot, region, src, row_elems, n, pos);
   FLASHRT_CUDA_LAUNCH_CHECK();
 }
 
-void store_tokens(cudaStream_t s, int32_t* region, const int32_t* ids, int T, const int64_t* pos) {
-  store_kernel<int32_t><<<grid_for(T, kThreads), kThreads, 0, s>>>(region, ids, 1, T, pos);
+void store_tokens(cudaStream_t s, SlotRef slot, size_t region, const int32_t* ids, int T,
+                  const int64_t* pos) {
+  store_kernel<int32_t><<<grid_for(T, kThreads), kThreads, 0, s>>>(slot, region, ids, 1, T, pos);
   FLASHRT_CUDA_LAUNCH_CHECK();
 }
 
-void advance_pos(cudaStream_t s, int64_t* pos, int T) {
-  advance_pos_kernel<<<1, 1, 0, s>>>(pos, T);
+void store_floats(cudaStream_t s, SlotRef slot, size_t region, const float* src, int64_t n) {
+  store_floats_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(slot, region, src, n);
+  FLASHRT_CUDA_LAUNCH_CHECK();
+}
+
+void advance_pos(cudaStream_t s, SlotRef slot, size_t region, const int64_t* last_pos) {
+  advance_pos_kernel<<<1, 1, 0, s>>>(slot, region, last_pos);
   FLASHRT_CUDA_LAUNCH_CHECK();
 }
 

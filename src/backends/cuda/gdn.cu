@@ -30,16 +30,18 @@ struct Params {
   const float* beta;
   const float* a_neg;
   const float* dt_bias;
-  float* state;
+  SlotRef slot;  // the sequence's slot: its recurrent state at state_off
+  size_t state_off;
   float* out;
   const int64_t* pos;
   int T, Hk, Hv, dk, dv;
   bool tiled;
 };
 
-Params params(const GdnArgs& a) {
-  return {a.qkv, a.qkv_stride, a.alpha,     a.beta,      a.a_neg, a.dt_bias, a.state,      a.out,
-          a.pos, a.T,          a.n_k_heads, a.n_v_heads, a.k_dim, a.v_dim,   a.tiled_heads};
+Params params(const GdnArgs& a, int T, SlotRef slot, const int64_t* pos) {
+  return {a.qkv,       a.qkv_stride, a.alpha, a.beta,       a.a_neg, a.dt_bias,
+          slot,        a.state,      a.out,   pos,          T,       a.n_k_heads,
+          a.n_v_heads, a.k_dim,      a.v_dim, a.tiled_heads};
 }
 
 __device__ __forceinline__ int key_head(const Params& p, int h) {
@@ -61,7 +63,7 @@ __global__ void __launch_bounds__(kRCols* kSub) gdn_recurrent_kernel(Params p) {
   const bool active = col < dv;
   float* qs = qk;
   float* ks = qk + dk;
-  float* Sg = p.state + static_cast<int64_t>(h) * dk * dv;
+  float* Sg = slot_region<float>(p.slot, p.state_off) + static_cast<int64_t>(h) * dk * dv;
   float S[kR];
 #pragma unroll
   for (int r = 0; r < kR; ++r) {
@@ -159,7 +161,7 @@ __global__ void __launch_bounds__(kCThreads) gdn_chunked_kernel(Params p) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int h = blockIdx.x, kh = key_head(p, h), c0 = blockIdx.y * kVB;
   const int vb = min(kVB, dv - c0);
-  float* Sg = p.state + static_cast<int64_t>(h) * dk * dv;
+  float* Sg = slot_region<float>(p.slot, p.state_off) + static_cast<int64_t>(h) * dk * dv;
   const int64_t k_off = static_cast<int64_t>(p.Hk) * dk, v_off = 2 * k_off;
   const float q_scale = 1.0f / sqrtf(static_cast<float>(dk));
 
@@ -320,8 +322,8 @@ __global__ void __launch_bounds__(kCThreads) gdn_chunked_kernel(Params p) {
 
 }  // namespace
 
-void gdn_recurrent(cudaStream_t s, const GdnArgs& a) {
-  const Params p = params(a);
+void gdn_recurrent(cudaStream_t s, const GdnArgs& a, int T, SlotRef slot, const int64_t* pos) {
+  const Params p = params(a, T, slot, pos);
   if (p.dk <= 8)
     launch_recurrent<2>(s, p);
   else if (p.dk <= 16)
@@ -347,8 +349,8 @@ void gdn_chunked_init(size_t max_smem) {
       gdn_chunked_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_smem)));
 }
 
-void gdn_chunked(cudaStream_t s, const GdnArgs& a) {
-  const Params p = params(a);
+void gdn_chunked(cudaStream_t s, const GdnArgs& a, int T, SlotRef slot, const int64_t* pos) {
+  const Params p = params(a, T, slot, pos);
   const dim3 grid(p.Hv, (p.dv + kVB - 1) / kVB);
   gdn_chunked_kernel<<<grid, kCThreads, gdn_chunked_smem(p.dk), s>>>(p);
   FLASHRT_CUDA_LAUNCH_CHECK();

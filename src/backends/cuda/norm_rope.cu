@@ -44,7 +44,7 @@ __global__ void rope_kernel(float* __restrict__ x, int heads, int head_dim, int 
   extern __shared__ float cs[];  // [half][2]
   const int half = rot_dim / 2;
   const int64_t t = blockIdx.x;
-  const double p = static_cast<double>(*pos + t);
+  const double p = static_cast<double>(pos[t]);
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     const double inv_freq = 1.0 / pow(theta, 2.0 * i / rot_dim);
     double sn, cn;

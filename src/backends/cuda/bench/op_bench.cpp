@@ -17,7 +17,6 @@
 #include "backends/backend.h"
 #include "backends/cuda/cuda_backend.h"
 #include "formats/quant.h"
-#include "models/model.h"
 
 using namespace flashrt;
 
@@ -54,6 +53,25 @@ std::shared_ptr<uint8_t> upload(Backend& be, const std::vector<float>& v) {
   be.to_device(p.get(), v.data(), v.size() * sizeof(float));
   return p;
 }
+
+// A step of one sequence: T rows at positions pos0.., its slot at `slot`; arrays in be's memory.
+struct OneSeq {
+  std::shared_ptr<uint8_t> mem;
+  SeqRows seq;
+  StepRows rows;
+  OneSeq(Backend& be, int T, int64_t pos0, uint8_t* slot) : seq{0, T} {
+    std::vector<int64_t> pos(static_cast<size_t>(T));
+    for (int t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = pos0 + t;
+    mem = be.alloc(pos.size() * 8 + 8);
+    be.to_device(mem.get(), pos.data(), pos.size() * 8);
+    be.to_device(mem.get() + pos.size() * 8, &slot, 8);
+    rows = {T,
+            {&seq, 1},
+            nullptr,
+            reinterpret_cast<const int64_t*>(mem.get()),
+            reinterpret_cast<uint8_t* const*>(mem.get() + pos.size() * 8)};
+  }
+};
 
 float* f32(const std::shared_ptr<uint8_t>& p) {
   return reinterpret_cast<float*>(p.get());
@@ -145,45 +163,25 @@ int main(int argc, char** argv) {
   {  // Attention over an f32 KV cache: K and V bytes are the traffic of a decode step.
     const int Hq = 8, Hkv = 2, hd = 256;
     const int64_t ctx = 16384;
-    auto k = upload(*be, randn(static_cast<size_t>(ctx) * Hkv * hd, 3));
-    auto v = upload(*be, randn(static_cast<size_t>(ctx) * Hkv * hd, 4));
+    // The sequence's slot: the key cache, then the value cache.
+    const size_t cache = static_cast<size_t>(ctx) * Hkv * hd;
+    auto kv = upload(*be, randn(2 * cache, 3));
     auto q = upload(*be, randn(size_t{512} * Hq * hd, 5));
     auto o = be->alloc(size_t{512} * Hq * hd * sizeof(float));
-    auto pos = be->alloc(sizeof(int64_t));
+    const AttentionArgs a{f32(o), f32(q), 0,      cache * sizeof(float), DType::F32, Hq,
+                          Hkv,    hd,     0.0625f};
     for (int64_t p : {int64_t{2047}, int64_t{16383}}) {
-      be->to_device(pos.get(), &p, sizeof p);
-      const AttentionArgs a{f32(o),
-                            f32(q),
-                            f32(k),
-                            f32(v),
-                            DType::F32,
-                            1,
-                            Hq,
-                            Hkv,
-                            hd,
-                            0.0625f,
-                            reinterpret_cast<const int64_t*>(pos.get())};
+      const OneSeq step(*be, 1, p, kv.get());
       row("attention decode ctx=" + std::to_string(p + 1) + " (Hq 8, Hkv 2, hd 256)",
-          time_op(*be, 20, [&] { be->attention(a); }),
+          time_op(*be, 20, [&] { be->attention(step.rows, a); }),
           2.0 * static_cast<double>(p + 1) * Hkv * hd * 4, "GB/s");
     }
     for (int64_t p : {int64_t{0}, int64_t{16384 - 512}}) {
-      be->to_device(pos.get(), &p, sizeof p);
-      const AttentionArgs a{f32(o),
-                            f32(q),
-                            f32(k),
-                            f32(v),
-                            DType::F32,
-                            512,
-                            Hq,
-                            Hkv,
-                            hd,
-                            0.0625f,
-                            reinterpret_cast<const int64_t*>(pos.get())};
+      const OneSeq step(*be, 512, p, kv.get());
       // q.k and p.v over the visible keys: 4 hd flops per (query, key) pair.
       const double pairs = 512.0 * Hq * (static_cast<double>(p) + 256.5);
       row("attention prefill T=512 at pos=" + std::to_string(p),
-          time_op(*be, 3, [&] { be->attention(a); }), 4.0 * hd * pairs, "GFLOP/s");
+          time_op(*be, 3, [&] { be->attention(step.rows, a); }), 4.0 * hd * pairs, "GFLOP/s");
     }
   }
 
@@ -197,16 +195,13 @@ int main(int argc, char** argv) {
     auto dt = upload(*be, randn(Hv, 9, 0.5f));
     auto st = upload(*be, randn(static_cast<size_t>(Hv) * dk * dv, 10, 0.1f));
     auto o = be->alloc(static_cast<size_t>(T) * Hv * dv * sizeof(float));
-    auto pos = be->alloc(sizeof(int64_t));
-    const int64_t zero = 0;
-    be->to_device(pos.get(), &zero, sizeof zero);
-    const auto* p = reinterpret_cast<const int64_t*>(pos.get());
     for (auto [n, mode, name] : {std::tuple{1, GdnMode::kRecurrent, "gdn recurrent T=1"},
                                  std::tuple{2048, GdnMode::kChunked, "gdn chunked T=2048"},
                                  std::tuple{2048, GdnMode::kRecurrent, "gdn recurrent T=2048"}}) {
-      const GdnArgs a{f32(qkv), C,  f32(al), f32(bt), f32(an), f32(dt), f32(st), f32(o),
-                      n,        Hk, Hv,      dk,      dv,      false,   p,       mode};
-      const double sec = time_op(*be, n == 1 ? 20 : 2, [&] { be->gated_delta_net(a); });
+      const GdnArgs a{f32(qkv), C,  f32(al), f32(bt), f32(an), f32(dt), 0,
+                      f32(o),   Hk, Hv,      dk,      dv,      false,   mode};
+      const OneSeq step(*be, n, 0, st.get());  // the state is the slot's region at offset 0
+      const double sec = time_op(*be, n == 1 ? 20 : 2, [&] { be->gated_delta_net(step.rows, a); });
       if (n == 1)
         row(std::string(name) + " (Hv 16, dk = dv = 128)", sec, 2.0 * Hv * dk * dv * 4,
             "GB/s (state r+w)");

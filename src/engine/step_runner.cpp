@@ -1,0 +1,170 @@
+#include "engine/step_runner.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace flashrt {
+
+namespace {
+
+// A backend whose ops do nothing: the forward pass run on it touches no memory and only records,
+// through its Bump, how much scratch each shape takes (the dry run that sizes scratch).
+class DryRunBackend final : public Backend {
+ public:
+  std::string name() const override { return "dry-run"; }
+  std::unique_ptr<Arena> new_arena(std::shared_ptr<const StateLayout>) override { unused(); }
+  std::shared_ptr<uint8_t> alloc(size_t) override { unused(); }
+  float* scratch(size_t) override { unused(); }
+  void to_device(void*, const void*, size_t) override { unused(); }
+  void to_host(void*, const void*, size_t) override { unused(); }
+  void copy(void*, const void*, size_t) override {}
+  void embed(float*, const Mat&, const int32_t*, int) override {}
+  void rmsnorm(float*, int64_t, const float*, int64_t, const float*, int, int, float) override {}
+  void matmul(float*, const float*, const Mat&, int) override {}
+  void add(float*, const float*, int64_t) override {}
+  void swiglu(float*, const float*, const float*, int64_t) override {}
+  void sigmoid_gate(float*, const float*, int, int, int64_t) override {}
+  void gated_rmsnorm(float*, const float*, const float*, const float*, int, int, float) override {}
+  void rope(float*, const StepRows&, int, int, int, double) override {}
+  void store_rows(const StepRows&, size_t, DType, const float*, int64_t) override {}
+  void store_tokens(const StepRows&, size_t) override {}
+  void store_per_seq(const StepRows&, size_t, const float*, int64_t) override {}
+  void advance_pos(const StepRows&, size_t) override {}
+  void attention(const StepRows&, const AttentionArgs&) override {}
+  void conv1d_silu(const StepRows&, float*, const float*, size_t, const float*, int, int) override {
+  }
+  void gated_delta_net(const StepRows&, const GdnArgs&) override {}
+  int32_t argmax(const float*, int64_t) override { unused(); }
+
+ private:
+  [[noreturn]] static void unused() { fail("internal: the dry-run backend holds no memory"); }
+};
+
+size_t align8(size_t n) {
+  return (n + 7) / 8 * 8;
+}
+
+size_t region_offset(const StateLayout& l, const char* name) {
+  const int i = l.find(name);
+  FLASHRT_CHECK(i >= 0, "internal: the slot layout has no region '{}'", name);
+  return l.offsets()[static_cast<size_t>(i)];
+}
+
+bool same_layout(const StateLayout& a, const StateLayout& b) {
+  return &a == &b || (a.total_bytes() == b.total_bytes() && a.max_ctx() == b.max_ctx() &&
+                      a.offsets() == b.offsets());
+}
+
+}  // namespace
+
+StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateLayout> layout,
+                       int max_rows, int max_seqs)
+    : m_(m), be_(be), layout_(std::move(layout)), max_rows_(max_rows), max_seqs_(max_seqs) {
+  FLASHRT_CHECK(max_rows_ > 0 && max_seqs_ > 0 && max_seqs_ <= max_rows_,
+                "a step needs room for its rows ({}) and sequences ({})", max_rows_, max_seqs_);
+  tokens_ = region_offset(*layout_, regions::kTokens);
+  pos_ = region_offset(*layout_, regions::kPos);
+  logits_ = region_offset(*layout_, regions::kLogits);
+  slots_at_ = align8(static_cast<size_t>(max_rows_) * sizeof(int64_t));
+  ids_at_ = slots_at_ + align8(static_cast<size_t>(max_seqs_) * sizeof(uint8_t*));
+  staging_.resize(ids_at_ + static_cast<size_t>(max_rows_) * sizeof(int32_t));
+  table_ = be_.alloc(staging_.size());
+
+  // Scratch: the largest take of a dry run over the shapes that take most: all rows in one
+  // sequence, and the most sequences (one row each but the first), with and without all_logits.
+  DryRunBackend dry;
+  size_t peak = 0;
+  // Never dereferenced: the dry run's ops do nothing with the pointers the Bump hands out.
+  auto* nowhere = reinterpret_cast<float*>(uintptr_t{1} << 12);
+  for (const int n_seqs : {1, max_seqs_}) {
+    std::vector<SeqRows> seqs;
+    seqs.push_back({0, max_rows_ - n_seqs + 1});
+    for (int i = 1; i < n_seqs; ++i) seqs.push_back({max_rows_ - n_seqs + i, 1});
+    const StepRows rows{max_rows_, seqs, nullptr, nullptr, nullptr};
+    for (float* all_logits : {static_cast<float*>(nullptr), nowhere})
+      forward(dry, rows, nowhere, SIZE_MAX / 8, &peak, all_logits, GdnMode::kAuto);
+  }
+  scratch_floats_ = peak;
+}
+
+void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode mode,
+                     const void* graph_key) {
+  const size_t n_seqs = seqs.size();
+  FLASHRT_CHECK(n_seqs > 0 && n_seqs <= static_cast<size_t>(max_seqs_),
+                "internal: a step of {} sequences (at most {})", n_seqs, max_seqs_);
+  int n = 0;
+  seqs_.clear();
+  for (const StepInput& s : seqs) {
+    FLASHRT_CHECK(!s.ids.empty(), "internal: a sequence without tokens in a step");
+    FLASHRT_CHECK(same_layout(s.slot->layout(), *layout_),
+                  "internal: a slot of another layout in a step");
+    FLASHRT_CHECK(s.pos >= 0 && s.pos + static_cast<int64_t>(s.ids.size()) <= layout_->max_ctx(),
+                  "internal: {} tokens at position {} overflow the context {}", s.ids.size(), s.pos,
+                  layout_->max_ctx());
+    seqs_.push_back({n, static_cast<int>(s.ids.size())});
+    n += static_cast<int>(s.ids.size());
+    FLASHRT_CHECK(n <= max_rows_, "internal: a step of more than {} rows", max_rows_);
+  }
+
+  // The step's arrays: staged on the host, then one copy to backend memory.
+  auto* pos = reinterpret_cast<int64_t*>(staging_.data());
+  auto* slots = reinterpret_cast<uint8_t**>(staging_.data() + slots_at_);
+  auto* ids = reinterpret_cast<int32_t*>(staging_.data() + ids_at_);
+  for (size_t i = 0; i < n_seqs; ++i) {
+    const StepInput& s = seqs[i];
+    slots[i] = s.slot->base();
+    for (size_t j = 0; j < s.ids.size(); ++j) {
+      const size_t r = static_cast<size_t>(seqs_[i].first) + j;
+      pos[r] = s.pos + static_cast<int64_t>(j);
+      ids[r] = s.ids[j];
+    }
+  }
+  be_.to_device(table_.get(), staging_.data(), staging_.size());
+  const uint8_t* dev = table_.get();
+  const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at_),
+                      reinterpret_cast<const int64_t*>(dev),
+                      reinterpret_cast<uint8_t* const*>(dev + slots_at_)};
+
+  float* scratch = be_.scratch(scratch_floats_);
+  const auto step = [&] {
+    forward(be_, rows, scratch, scratch_floats_, nullptr, all_logits, mode);
+  };
+  if (graph_key)
+    be_.run_graph(graph_key, step);
+  else
+    step();
+}
+
+void StepRunner::forward(Backend& be, const StepRows& rows, float* scratch, size_t floats,
+                         size_t* peak, float* all_logits, GdnMode mode) const {
+  be.store_tokens(rows, tokens_);
+  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode};
+  const float* h = m_.arch->forward(m_, fs);  // [rows, hidden], after the final norm
+
+  // The LM head: every row's logits, or only each sequence's last row's.
+  const int64_t H = m_.cfg.hidden, V = m_.cfg.vocab;
+  const int n_seqs = static_cast<int>(rows.seqs.size());
+  auto last_rows = [&](const float* x, int64_t width) -> const float* {
+    if (n_seqs == 1) return x + static_cast<int64_t>(rows.n - 1) * width;
+    float* out = fs.ws.take(n_seqs * width);
+    for (int i = 0; i < n_seqs; ++i) {
+      const SeqRows& s = rows.seqs[static_cast<size_t>(i)];
+      be.copy(out + i * width, x + static_cast<int64_t>(s.first + s.count - 1) * width,
+              static_cast<size_t>(width) * sizeof(float));
+    }
+    return out;
+  };
+  if (all_logits) {
+    be.matmul(all_logits, h, m_.w.lm_head, rows.n);
+    be.store_per_seq(rows, logits_, last_rows(all_logits, V), V);
+  } else {
+    const float* hl = last_rows(h, H);
+    float* logits = fs.ws.take(n_seqs * V);
+    be.matmul(logits, hl, m_.w.lm_head, n_seqs);
+    be.store_per_seq(rows, logits_, logits, V);
+  }
+  be.advance_pos(rows, pos_);
+}
+
+}  // namespace flashrt

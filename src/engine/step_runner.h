@@ -1,0 +1,62 @@
+// Forward steps over the rows of one or more sequences, and the forward contract that every
+// architecture shares, kept here once so that no architecture can forget part of it. A step feeds
+// each of its sequences' tokens at the sequence's position; afterwards each sequence's tokens are
+// in its slot's "tokens" region, its state has advanced over them, its "meta.pos" is past them and
+// its "meta.logits" holds the logits of its last row (every row's logits are also in all_logits
+// when asked for). The architecture's forward() only runs the layers (models/model.h).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/arena.h"
+#include "models/model.h"
+
+namespace flashrt {
+
+// One sequence's part of a step.
+struct StepInput {
+  Arena* slot;                   // every slot of one step has the runner's layout
+  std::span<const int32_t> ids;  // the tokens it feeds, at least one
+  int64_t pos;                   // the slot's position (the host's mirror of its meta.pos)
+};
+
+class StepRunner {
+ public:
+  // Steps of up to max_rows rows from up to max_seqs sequences, on slots of `layout`.
+  StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateLayout> layout, int max_rows,
+             int max_seqs = 1);
+
+  // Runs one step. all_logits (backend memory, [rows, vocab]) receives every row's logits when
+  // given. With a graph_key the backend may record the step on its first calls for that key and
+  // replay it afterwards: every call with that key must have the same shape (the same rows per
+  // sequence, all_logits or not).
+  void run(std::span<const StepInput> seqs, float* all_logits = nullptr,
+           GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr);
+
+  int max_rows() const { return max_rows_; }
+  int max_seqs() const { return max_seqs_; }
+  size_t scratch_floats() const { return scratch_floats_; }
+
+ private:
+  // The contract: tokens stored, the architecture's layers, LM head and logits, positions.
+  void forward(Backend& be, const StepRows& rows, float* scratch, size_t floats, size_t* peak,
+               float* all_logits, GdnMode mode) const;
+
+  const Model& m_;
+  Backend& be_;
+  std::shared_ptr<const StateLayout> layout_;
+  int max_rows_, max_seqs_;
+  size_t tokens_ = 0, pos_ = 0, logits_ = 0;  // the standard regions' offsets
+  size_t scratch_floats_ = 0;
+  // The step's arrays in backend memory, and their host staging: positions [max_rows] i64, slot
+  // bases [max_seqs], ids [max_rows] i32. One copy per step.
+  std::shared_ptr<uint8_t> table_;
+  std::vector<uint8_t> staging_;
+  size_t slots_at_ = 0, ids_at_ = 0;  // byte offsets in the table (positions at 0)
+  std::vector<SeqRows> seqs_;
+};
+
+}  // namespace flashrt
