@@ -148,9 +148,10 @@ class Backend {
   virtual void gated_delta_net(const StepRows& r, const GdnArgs& a) = 0;
 
   // ---- sampling ----
-  // Index of the largest of n logits (lowest index among equals), read back to the host. A GPU
-  // reduces on the device so only 4 bytes cross the bus per greedy token.
-  virtual int32_t argmax(const float* logits, int64_t n) = 0;
+  // Index of the largest of n logits (lowest index among equals), read back to the host and, when
+  // `dst` is given, also left at dst (backend memory: the sampled token goes straight into the
+  // slot). A GPU reduces on the device so only 4 bytes cross the bus per greedy token.
+  virtual int32_t argmax(const float* logits, int64_t n, int32_t* dst = nullptr) = 0;
 };
 
 // The CPU backend (always available).

@@ -59,21 +59,18 @@ void Session::reset() {
 
 void Session::sync_from_arena() {
   be_.to_host(&pos_, arena_->region(regions::kPos), sizeof pos_);
-}
-
-int32_t Session::pending() const {
-  int32_t p;
-  be_.to_host(&p, arena_->region(regions::kPending), sizeof p);
-  return p;
+  be_.to_host(&pending_, arena_->region(regions::kPending), sizeof pending_);
+  be_.to_host(&rng_, arena_->region(regions::kRng), sizeof rng_);
 }
 
 void Session::set_pending(int32_t id) {
   be_.to_device(arena_->region(regions::kPending), &id, sizeof id);
+  pending_ = id;
 }
 
 void Session::seed(uint64_t seed) {
-  const RngState r = rng_from_seed(seed);
-  be_.to_device(arena_->region(regions::kRng), &r, sizeof r);
+  rng_ = rng_from_seed(seed);
+  be_.to_device(arena_->region(regions::kRng), &rng_, sizeof rng_);
 }
 
 void Session::run(std::span<const int32_t> ids, float* all_logits) {
@@ -84,12 +81,7 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
-void Session::append(std::span<const int32_t> ids_in) {
-  std::vector<int32_t> ids;
-  const int32_t pend = pending();
-  if (pend >= 0) ids.push_back(pend);
-  ids.insert(ids.end(), ids_in.begin(), ids_in.end());
-  if (ids.empty()) return;
+void Session::feed(std::span<const int32_t> ids) {
   for (int32_t id : ids)
     FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
                   id, model_.cfg.vocab - 1);
@@ -97,15 +89,23 @@ void Session::append(std::span<const int32_t> ids_in) {
       pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
       "context full: {} tokens in the slot + {} new exceed the context size {} (raise --ctx)", pos_,
       ids.size(), opt_.max_ctx);
-  set_pending(-1);
   for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
     const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
     run(std::span<const int32_t>(ids.data() + i, n), nullptr);
   }
 }
 
+void Session::append(std::span<const int32_t> ids_in) {
+  std::vector<int32_t> ids;
+  if (pending_ >= 0) ids.push_back(pending_);
+  ids.insert(ids.end(), ids_in.begin(), ids_in.end());
+  if (ids.empty()) return;
+  feed(ids);
+  if (pending_ >= 0) set_pending(-1);  // it was fed
+}
+
 std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
-  FLASHRT_CHECK(pending() < 0, "forward_all_logits needs a boundary without a pending token");
+  FLASHRT_CHECK(pending_ < 0, "forward_all_logits needs a boundary without a pending token");
   FLASHRT_CHECK(!ids.empty(), "no tokens to run");
   for (int32_t id : ids)
     FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
@@ -135,19 +135,28 @@ std::vector<float> Session::logits() const {
 std::vector<int32_t> Session::tokens() const {
   std::vector<int32_t> t(static_cast<size_t>(pos_));
   be_.to_host(t.data(), arena_->region(regions::kTokens), t.size() * sizeof(int32_t));
-  const int32_t p = pending();
-  if (p >= 0) t.push_back(p);
+  if (pending_ >= 0) t.push_back(pending_);
   return t;
 }
 
 int32_t Session::next_token(const SamplerParams& p) {
-  if (pending() >= 0) append({});
+  if (pending_ >= 0) feed({&pending_, 1});  // meta.pending is rewritten by sample() below
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
+  try {
+    return sample(p);
+  } catch (...) {
+    set_pending(-1);  // the fed token is no longer pending
+    throw;
+  }
+}
+
+// Samples from the pending logits and makes the token pending (in the arena and the mirror).
+int32_t Session::sample(const SamplerParams& p) {
   if (p.is_greedy() && p.logit_bias.empty() && p.repeat_penalty == 1.0f) {
-    // Plain greedy needs no host copy of the logits.
-    const int32_t t = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab);
-    set_pending(t);
-    return t;
+    // Plain greedy needs no host copy of the logits; the backend writes the token into the slot.
+    pending_ = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab,
+                          arena_->region_as<int32_t>(regions::kPending));
+    return pending_;
   }
   const std::vector<float> l = logits();
   std::vector<int32_t> recent;
@@ -157,10 +166,10 @@ int32_t Session::next_token(const SamplerParams& p) {
     be_.to_host(recent.data(), arena_->region_as<int32_t>(regions::kTokens) + (pos_ - n),
                 recent.size() * sizeof(int32_t));
   }
-  RngState rng;
-  be_.to_host(&rng, arena_->region(regions::kRng), sizeof rng);
+  RngState rng = rng_;
   const int32_t t = sample_token(l, recent, p, rng);
   be_.to_device(arena_->region(regions::kRng), &rng, sizeof rng);
+  rng_ = rng;
   set_pending(t);
   return t;
 }
@@ -171,7 +180,7 @@ GenerateResult Session::generate(int max_new, const SamplerParams& p,
   GenerateResult r;
   for (int i = 0; i < max_new; ++i) {
     // A pending token needs one more position before the next can be sampled.
-    if (pending() >= 0 && pos_ + 1 > opt_.max_ctx) {
+    if (pending_ >= 0 && pos_ + 1 > opt_.max_ctx) {
       r.finish = FinishReason::kContextFull;
       return r;
     }
@@ -193,6 +202,18 @@ GenerateResult Session::generate(int max_new, const SamplerParams& p,
 }  // namespace flashrt
 
 namespace flashrt {
+
+int64_t capsule_tokens(const Capsule& c) {
+  int64_t n = c.pos;
+  const CapsuleEntry* e = c.find(regions::kPending);
+  FLASHRT_CHECK(c.tier == Tier::kHost, "internal: capsule_tokens reads a host capsule");
+  if (e && c.data && e->bytes >= sizeof(int32_t)) {
+    int32_t p;
+    std::memcpy(&p, c.data.get() + e->offset, sizeof p);
+    if (p >= 0) ++n;
+  }
+  return n;
+}
 
 Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout) {
   std::string s = fmt::format("flashrt capsule v{}\n{}\nweights {:016x}\n", kCapsuleFormatVersion,

@@ -56,7 +56,7 @@ class Session {
 
   // Tokens whose state is in the slot (not counting a pending token).
   int64_t pos() const { return pos_; }
-  int32_t pending() const;  // -1 when none
+  int32_t pending() const { return pending_; }  // -1 when none
   int64_t max_ctx() const { return opt_.max_ctx; }
 
   // Feeds `ids` (after any pending token) in batches of max_batch. Throws on bad ids or overflow,
@@ -78,7 +78,8 @@ class Session {
   void reset();  // back to an empty boundary (position 0)
   // The tokens of the boundary: the fed ones, then the pending one if any.
   std::vector<int32_t> tokens() const;
-  // Re-reads the host mirrors (position) after the arena was overwritten (restore).
+  // Re-reads the host mirrors (position, pending token, RNG) after the arena was overwritten
+  // (restore) or advanced by a step run outside the session.
   void sync_from_arena();
 
   // ---- capsules (at any committed boundary: between calls) ----
@@ -96,17 +97,28 @@ class Session {
   void rollback(const Capsule& c) { restore(c); }
 
  private:
+  // Checks ids and room for them; runs them in steps of max_batch. Leaves meta.pending as it was.
+  void feed(std::span<const int32_t> ids);
   void run(std::span<const int32_t> ids, float* all_logits);
   void set_pending(int32_t id);
+  int32_t sample(const SamplerParams& p);
 
   const Model& model_;
   Backend& be_;
   SessionOptions opt_;
   std::unique_ptr<Arena> arena_;
   std::unique_ptr<StepRunner> runner_;  // steps of this one sequence
+  // Host mirrors of meta.pos, meta.pending and meta.rng: what the arena holds at every boundary,
+  // so reading them costs no transfer (on a GPU each would be a stream sync).
   int64_t pos_ = 0;
+  int32_t pending_ = -1;
+  RngState rng_{};
   Fingerprint fingerprint_;
 };
+
+// Tokens of the boundary a host capsule of a session holds: its position plus its pending token
+// (0 or 1).
+int64_t capsule_tokens(const Capsule& c);
 
 // The fingerprint of a slot layout of a model: architecture, hyper-parameters, the weights' hash,
 // every region's name, dtype, kind and shape (positional regions without their length, so capsules

@@ -35,7 +35,7 @@ class DryRunBackend final : public Backend {
   void conv1d_silu(const StepRows&, float*, const float*, size_t, const float*, int, int) override {
   }
   void gated_delta_net(const StepRows&, const GdnArgs&) override {}
-  int32_t argmax(const float*, int64_t) override { unused(); }
+  int32_t argmax(const float*, int64_t, int32_t*) override { unused(); }
 
  private:
   [[noreturn]] static void unused() { fail("internal: the dry-run backend holds no memory"); }

@@ -27,17 +27,6 @@ const char* where_name(Where w) {
   }
 }
 
-// Tokens held by a host capsule: its position plus a sampled-but-unfed token, if any.
-int64_t capsule_tokens(const Capsule& c) {
-  int64_t n = c.pos;
-  if (const auto* e = c.find(regions::kPending); e && c.data && e->bytes >= sizeof(int32_t)) {
-    int32_t p;
-    std::memcpy(&p, c.data.get() + e->offset, sizeof p);
-    if (p >= 0) ++n;
-  }
-  return n;
-}
-
 int64_t session_tokens(const Session& s) {
   return s.pos() + (s.pending() >= 0 ? 1 : 0);
 }

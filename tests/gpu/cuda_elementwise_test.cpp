@@ -166,6 +166,9 @@ TEST(CudaElementwise, ArgmaxTakesTheLowestIndexAmongEquals) {
   l[70000] = l[90000] = 100.0f;
   dl.set(l);
   EXPECT_EQ(b.gpu->argmax(dl.get(), static_cast<int64_t>(l.size())), 70000);
+  Buf<int32_t> at(*b.gpu, std::vector<int32_t>{-1});  // the token also goes to backend memory
+  EXPECT_EQ(b.gpu->argmax(dl.get(), static_cast<int64_t>(l.size()), at.get()), 70000);
+  EXPECT_EQ(at.host(), std::vector<int32_t>{70000});
   std::vector<float> same(1000, 1.5f);
   Buf<float> ds(*b.gpu, same);
   EXPECT_EQ(b.gpu->argmax(ds.get(), 1000), 0);

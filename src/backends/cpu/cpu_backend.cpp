@@ -176,10 +176,11 @@ class CpuBackend : public Backend {
                      float eps) override {
     cpu::gated_rmsnorm(pool_, out, x, z, w, rows, dim, eps);
   }
-  int32_t argmax(const float* logits, int64_t n) override {
+  int32_t argmax(const float* logits, int64_t n, int32_t* dst) override {
     int64_t best = 0;
     for (int64_t i = 1; i < n; ++i)
       if (logits[i] > logits[best]) best = i;
+    if (dst) *dst = static_cast<int32_t>(best);
     return static_cast<int32_t>(best);
   }
 

@@ -258,10 +258,10 @@ class CudaBackend final : public Backend {
   }
   void gated_delta_net(const StepRows& r, const GdnArgs& a) override;
 
-  int32_t argmax(const float* logits, int64_t n) override {
+  int32_t argmax(const float* logits, int64_t n, int32_t* dst) override {
     no_capture("argmax");
     if (n <= 0) return 0;
-    auto* dev = static_cast<int32_t*>(argmax_dev_.get());
+    auto* dev = dst ? dst : static_cast<int32_t*>(argmax_dev_.get());
     cuda::argmax(stream_, logits, n, dev);
     FLASHRT_CUDA_CHECK(
         cudaMemcpyAsync(argmax_host_, dev, sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
