@@ -122,16 +122,14 @@ void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& f
       if (i < 0) continue;
       const auto& r = layout.regions()[static_cast<size_t>(i)];
       if (r.dtype != e.dtype)
-        fail("capsule region '{}' is {}, this session's is {}{}", e.name, dtype_name(e.dtype),
-             dtype_name(r.dtype),
-             e.name.rfind("attn.", 0) == 0 ? " (the KV cache type: --kv-type)" : "");
+        fail("capsule region '{}' is {}, this session's is {}", e.name, dtype_name(e.dtype),
+             dtype_name(r.dtype));
     }
     fail("capsule belongs to another model or state layout (fingerprint {}, this session's is {})",
          c.fingerprint.hex(), fp.hex());
   }
   if (c.pos < 0 || c.pos > layout.max_ctx())
-    fail("capsule holds {} tokens but this session's context is {} (raise --ctx)", c.pos,
-         layout.max_ctx());
+    fail("capsule holds {} tokens but this session's context is {}", c.pos, layout.max_ctx());
   if (c.entries.size() != layout.regions().size())
     fail("capsule has {} state regions, this session has {}", c.entries.size(),
          layout.regions().size());

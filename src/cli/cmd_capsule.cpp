@@ -99,7 +99,7 @@ void register_capsule(CLI::App& app) {
     SessionOptions so = session_options(vo->m);
     so.max_ctx = std::max(so.max_ctx, c.pos + 1);
     Session s(*loaded.model, *loaded.backend, so);
-    check_compatible(c, s.arena(), s.fingerprint());
+    s.check_restorable(c);
     std::printf("ok: %s restores into %s (%lld tokens, %zu regions, checksums valid)\n",
                 vo->file.c_str(), vo->m.model.c_str(), static_cast<long long>(c.pos),
                 c.entries.size());

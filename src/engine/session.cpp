@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "engine/errors.h"
 
 namespace flashrt {
 
@@ -232,13 +233,37 @@ Capsule Session::snapshot(Tier tier, const std::string& path) const {
   return snapshot_arena(*arena_, be_, pos_, fingerprint_, tier, path);
 }
 
+void Session::check_restorable(const Capsule& c) const {
+  const StateLayout& l = arena_->layout();
+  for (const CapsuleEntry& e : c.entries) {
+    const int i = l.find(e.name);
+    if (i < 0) continue;
+    const RegionSpec& r = l.regions()[static_cast<size_t>(i)];
+    if (r.dtype != e.dtype && r.kind == RegionKind::kPositional && r.dtype == opt_.kv_dtype)
+      throw EngineError(ErrorKind::kInvalid,
+                        fmt::format("capsule region '{}' is {}, this session's is {} (the KV "
+                                    "cache type: --kv-type)",
+                                    e.name, dtype_name(e.dtype), dtype_name(r.dtype)),
+                        "", "kv_type_mismatch");
+  }
+  if (c.fingerprint == fingerprint_ && c.pos > opt_.max_ctx)
+    throw EngineError(ErrorKind::kInvalid,
+                      fmt::format("capsule holds {} tokens but this session's context is {} "
+                                  "(raise --ctx)",
+                                  c.pos, opt_.max_ctx),
+                      "", "context_too_small");
+  check_compatible(c, *arena_, fingerprint_);
+}
+
 void Session::restore(const Capsule& c) {
+  check_restorable(c);
   restore_arena(*arena_, be_, c, fingerprint_);
   sync_from_arena();
 }
 
 void Session::restore_regions(const Capsule& c,
                               const std::function<bool(const std::string&)>& only) {
+  check_restorable(c);
   restore_arena(*arena_, be_, c, fingerprint_, only);
   sync_from_arena();
 }

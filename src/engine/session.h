@@ -89,6 +89,9 @@ class Session {
   // Replaces the whole state with the capsule's. Everything is checked first: on any error the
   // session is unchanged.
   void restore(const Capsule& c);
+  // Throws the Error restore() would throw for `c`, without restoring; where a session option
+  // would make it fit (the context size, the KV cache type), the message names it.
+  void check_restorable(const Capsule& c) const;
   // Restores only the regions `only` accepts (an experiment tool: e.g. KV only).
   void restore_regions(const Capsule& c, const std::function<bool(const std::string&)>& only);
   // A new session (own slot, same model and options) at this exact boundary.

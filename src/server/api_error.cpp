@@ -18,24 +18,30 @@ nlohmann::json ApiError::to_json() const {
   return {{"error", e}};
 }
 
-ErrorInfo ErrorInfo::from(std::exception_ptr e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const ApiError& a) {
-    return {a.status(), a.what(), a.param(), a.code(), a.type()};
-  } catch (const Error& x) {
-    return {400, x.what(), "", "", "invalid_request_error"};
-  } catch (const std::exception& x) {
-    return {500, std::string("internal error: ") + x.what(), "", "", "server_error"};
-  } catch (...) {
-    return {500, "internal error", "", "", "server_error"};
+int http_status(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kInvalid:
+      return 400;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kLimit:
+      return 429;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kInternal:
+      return 500;
   }
+  return 500;
 }
 
 nlohmann::json error_body(const std::exception& e, int* status) {
   if (const auto* api = dynamic_cast<const ApiError*>(&e)) {
     *status = api->status();
     return api->to_json();
+  }
+  if (const auto* x = dynamic_cast<const EngineError*>(&e)) {
+    *status = http_status(x->kind());
+    return ApiError(*status, x->what(), x->param(), x->code()).to_json();
   }
   if (dynamic_cast<const Error*>(&e)) {
     *status = 400;

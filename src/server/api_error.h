@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "engine/errors.h"
 
 namespace flashrt::server {
 
@@ -36,15 +37,8 @@ class ApiError : public Error {
   std::string param_, code_, type_;
 };
 
-// An error as plain values, to hand from one thread to another: the scheduler thread turns a
-// failure into this and the HTTP thread throws a fresh ApiError from it, so no exception object
-// (whose reference counts live in the uninstrumented C++ runtime) is shared between threads.
-struct ErrorInfo {
-  int status = 500;
-  std::string message, param, code, type;
-  static ErrorInfo from(std::exception_ptr e);
-  [[noreturn]] void raise() const { throw ApiError(status, message, param, code, type); }
-};
+// The HTTP status of an engine error's kind.
+int http_status(ErrorKind kind);
 
 // 400 invalid_request_error naming the offending field.
 template <class... Args>
@@ -53,9 +47,9 @@ template <class... Args>
   throw ApiError(400, fmt::format(f, std::forward<Args>(args)...), param, code);
 }
 
-// The error body for any exception escaping a handler: ApiError keeps its status, a plain
-// flashrt::Error (a user-caused failure deeper down: bad ids, a capsule that does not fit) is a
-// 400, anything else a 500.
+// The error body for any exception escaping a handler: ApiError keeps its status, an EngineError
+// gets its kind's (http_status), a plain flashrt::Error (a user-caused failure deeper down: bad
+// ids, a capsule that does not fit) is a 400, anything else a 500.
 nlohmann::json error_body(const std::exception& e, int* status);
 
 }  // namespace flashrt::server

@@ -4,34 +4,6 @@
 
 namespace flashrt::server {
 
-void Histogram::observe(double seconds) {
-  std::lock_guard<std::mutex> lock(mu_);
-  size_t i = 0;
-  while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-  ++buckets_[i];
-  sum_ += seconds;
-  ++count_;
-}
-
-uint64_t Histogram::count() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return count_;
-}
-
-std::string Histogram::render(const std::string& name, const std::string& help) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string s = fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
-  uint64_t cum = 0;
-  for (size_t i = 0; i < kBounds.size(); ++i) {
-    cum += buckets_[i];
-    s += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i], cum);
-  }
-  cum += buckets_.back();
-  s += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, cum, name, sum_,
-                   name, count_);
-  return s;
-}
-
 void Metrics::count_request(const std::string& route, int status) {
   std::lock_guard<std::mutex> lock(mu_);
   ++requests_[{route, status}];
@@ -47,9 +19,23 @@ void gauge(std::string& s, const char* name, const char* help, int64_t v) {
   s += fmt::format("# HELP {0} {1}\n# TYPE {0} gauge\n{0} {2}\n", name, help, v);
 }
 
+void histogram(std::string& s, const char* name, const char* help, const LatencyHistogram& h) {
+  const LatencyHistogram::Snapshot v = h.snapshot();
+  s += fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i) {
+    cum += v.buckets[i];
+    s += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, LatencyHistogram::kBounds[i], cum);
+  }
+  cum += v.buckets.back();
+  s += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, cum, name, v.sum,
+                   name, v.count);
+}
+
 }  // namespace
 
-std::string Metrics::render(const SchedulerGauges& g) const {
+std::string Metrics::render(const SchedulerStats& st, const SchedulerGauges& g,
+                            int64_t capsules) const {
   std::string s =
       "# HELP flashrt_requests_total HTTP requests by route and status code.\n"
       "# TYPE flashrt_requests_total counter\n";
@@ -59,43 +45,45 @@ std::string Metrics::render(const SchedulerGauges& g) const {
       s += fmt::format("flashrt_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
                        key.second, n);
   }
-  s += ttft.render("flashrt_ttft_seconds",
-                   "Time from receiving a request to its first generated token.");
-  s += inter_token.render("flashrt_inter_token_seconds",
-                          "Time between consecutive generated tokens of one request.");
-  s += prefill.render("flashrt_prefill_seconds", "Time spent prefilling one request's prompt.");
-  counter(s, "flashrt_prompt_tokens_total", "Prompt tokens received.", prompt_tokens);
+  histogram(s, "flashrt_ttft_seconds",
+            "Time from receiving a request to its first generated token.", st.ttft);
+  histogram(s, "flashrt_inter_token_seconds",
+            "Time between consecutive generated tokens of one request.", st.inter_token);
+  histogram(s, "flashrt_prefill_seconds", "Time spent prefilling one request's prompt.",
+            st.prefill);
+  counter(s, "flashrt_prompt_tokens_total", "Prompt tokens received.", st.prompt_tokens);
   counter(s, "flashrt_prefill_tokens_total", "Prompt tokens actually prefilled (not restored).",
-          prefill_tokens);
-  counter(s, "flashrt_generated_tokens_total", "Tokens generated.", generated_tokens);
-  counter(s, "flashrt_generations_total", "Generations finished.", generations);
+          st.prefill_tokens);
+  counter(s, "flashrt_generated_tokens_total", "Tokens generated.", st.generated_tokens);
+  counter(s, "flashrt_generations_total", "Generations finished.", st.generations);
   counter(s, "flashrt_generations_cancelled_total",
-          "Generations cancelled (interrupt or client gone).", cancelled);
+          "Generations cancelled (interrupt or client gone).", st.cancelled);
   counter(s, "flashrt_prefix_cache_hits_total",
-          "Prompts that restored a cached prefix instead of prefilling it.", cache_hits);
-  counter(s, "flashrt_prefix_cache_misses_total", "Prompts with no cached prefix.", cache_misses);
+          "Prompts that restored a cached prefix instead of prefilling it.", st.cache_hits);
+  counter(s, "flashrt_prefix_cache_misses_total", "Prompts with no cached prefix.",
+          st.cache_misses);
   counter(s, "flashrt_prefix_cache_reused_tokens_total",
-          "Prompt tokens restored from the prefix cache.", cache_tokens_reused);
+          "Prompt tokens restored from the prefix cache.", st.cache_tokens_reused);
   counter(s, "flashrt_prefix_cache_inserts_total", "Boundaries added to the prefix cache.",
-          cache_inserts);
+          st.cache_inserts);
   counter(s, "flashrt_prefix_cache_evictions_total", "Prefix-cache entries evicted (LRU).",
           static_cast<uint64_t>(g.cache_evictions));
   gauge(s, "flashrt_prefix_cache_bytes", "Bytes held by the prefix cache.", g.cache_bytes);
   gauge(s, "flashrt_prefix_cache_max_bytes", "The prefix cache's byte budget.", g.cache_max_bytes);
   gauge(s, "flashrt_prefix_cache_entries", "Boundaries in the prefix cache.", g.cache_entries);
   counter(s, "flashrt_session_suspensions_total", "Sessions suspended to a host capsule.",
-          suspensions);
+          st.suspensions);
   counter(s, "flashrt_session_resumptions_total", "Suspended sessions restored into a slot.",
-          resumptions);
+          st.resumptions);
   counter(s, "flashrt_preemptions_total",
-          "Running generations suspended to give their slot to a waiting one.", preemptions);
+          "Running generations suspended to give their slot to a waiting one.", st.preemptions);
   gauge(s, "flashrt_slots", "Slots (sequences resident at once).", g.slots);
   gauge(s, "flashrt_slots_busy", "Slots holding a sequence.", g.slots_busy);
   gauge(s, "flashrt_sessions", "Sessions open.", g.sessions);
   gauge(s, "flashrt_sessions_suspended", "Sessions suspended to host memory.",
         g.sessions_suspended);
   gauge(s, "flashrt_queued_jobs", "Jobs waiting or running in the scheduler.", g.queued_jobs);
-  gauge(s, "flashrt_capsules", "Capsules stored.", g.capsules);
+  gauge(s, "flashrt_capsules", "Capsules stored.", capsules);
   return s;
 }
 

@@ -73,8 +73,7 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
   if (ctx.model_id.empty()) ctx.model_id = "flashrt";
   ctx.started = static_cast<int64_t>(std::time(nullptr));
   ctx.eos_ids = end_of_turn_ids(model, ctx.tok);
-  ctx.scheduler =
-      std::make_unique<Scheduler>(model, backend, ctx.tok, ctx.opt.scheduler, ctx.metrics);
+  ctx.scheduler = std::make_unique<Scheduler>(model, backend, ctx.tok, ctx.opt.scheduler);
   ctx.capsules = std::make_unique<CapsuleStore>(ctx.opt.capsule_dir, ctx.scheduler->fingerprint());
 
   httplib::Server& http = impl_->http;
@@ -149,9 +148,9 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
                              {"queued_jobs", g.queued_jobs}});
            }));
   http.Get("/metrics", guarded([&ctx](const httplib::Request&, httplib::Response& res) {
-             SchedulerGauges g = ctx.scheduler->gauges();
-             g.capsules = static_cast<int64_t>(ctx.capsules->size());
-             res.set_content(ctx.metrics.render(g), "text/plain; version=0.0.4; charset=utf-8");
+             res.set_content(ctx.metrics.render(ctx.scheduler->stats(), ctx.scheduler->gauges(),
+                                                static_cast<int64_t>(ctx.capsules->size())),
+                             "text/plain; version=0.0.4; charset=utf-8");
            }));
   add_openai_routes(http, ctx);
   add_session_routes(http, ctx);

@@ -3,14 +3,14 @@
 // (/v1/sessions, /v1/capsules), /health and /metrics. See docs/API.md.
 //
 // Threads: cpp-httplib's pool serves connections (parsing, tokenizing, waiting, streaming); one
-// scheduler thread owns the backend and runs every forward pass (server/scheduler.h).
+// scheduler thread owns the backend and runs every forward pass (engine/scheduler.h).
 #pragma once
 #include <cstddef>
 #include <memory>
 #include <string>
 
+#include "engine/scheduler.h"
 #include "models/model.h"
-#include "server/scheduler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace flashrt::server {

@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/scheduler.h"
 #include "server/capsule_store.h"
 #include "server/metrics.h"
 #include "server/requests.h"
-#include "server/scheduler.h"
 #include "server/server.h"
 
 namespace flashrt::server {

@@ -1,6 +1,6 @@
-// The channel from the scheduler thread to the HTTP thread serving one generation: text pieces and
-// token ids as they are produced, then the result (or the error). The HTTP side may cancel it
-// (client gone, interrupt); the scheduler notices before the next token.
+// The channel from the scheduler thread to the thread serving one generation (an HTTP thread): text
+// pieces and token ids as they are produced, then the result (or the error). The HTTP side may
+// cancel it (client gone, interrupt); the scheduler notices before the next token.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "server/api_error.h"
+#include "engine/errors.h"
 
-namespace flashrt::server {
+namespace flashrt {
 
 struct StreamChunk {
   std::string text;  // may be empty (a token whose text is held back or special)
@@ -72,7 +72,7 @@ class TokenStream {
     }
     return done_;
   }
-  // Blocks until the run is over; throws its error (as a fresh ApiError).
+  // Blocks until the run is over; throws its error (as a fresh EngineError).
   RunResult result() {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return done_; });
@@ -100,4 +100,4 @@ class TokenStream {
   std::atomic<bool> cancelled_{false};
 };
 
-}  // namespace flashrt::server
+}  // namespace flashrt

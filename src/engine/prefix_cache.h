@@ -14,7 +14,7 @@
 
 #include "capsule/capsule.h"
 
-namespace flashrt::server {
+namespace flashrt {
 
 class PrefixCache {
  public:
@@ -58,4 +58,4 @@ class PrefixCache {
   std::unordered_map<size_t, size_t> lengths_;  // boundary length -> entries of that length
 };
 
-}  // namespace flashrt::server
+}  // namespace flashrt

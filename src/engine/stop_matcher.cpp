@@ -1,9 +1,9 @@
-#include "server/stop_matcher.h"
+#include "engine/stop_matcher.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace flashrt::server {
+namespace flashrt {
 
 StopMatcher::StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
   std::erase_if(stops_, [](const std::string& s) { return s.empty(); });
@@ -42,4 +42,4 @@ std::string StopMatcher::flush() {
   return std::exchange(held_, {});
 }
 
-}  // namespace flashrt::server
+}  // namespace flashrt

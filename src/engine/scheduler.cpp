@@ -1,4 +1,4 @@
-#include "server/scheduler.h"
+#include "engine/scheduler.h"
 
 #include <fmt/format.h>
 
@@ -7,9 +7,9 @@
 #include <ctime>
 #include <random>
 
-#include "server/api_error.h"
+#include "engine/errors.h"
 
-namespace flashrt::server {
+namespace flashrt {
 
 namespace {
 
@@ -37,7 +37,7 @@ int64_t unix_now() {
 
 }  // namespace
 
-struct Scheduler::Seq {
+struct Scheduler::Sequence {
   std::string id;  // empty: request-scoped
   int slot = -1;
   std::optional<Capsule> parked;  // suspended state
@@ -55,10 +55,10 @@ struct Scheduler::Seq {
 };
 
 struct Scheduler::Job {
-  std::shared_ptr<Seq> seq;
+  std::shared_ptr<Sequence> seq;
   Need need = Need::kNothing;
   // An operation: runs once.
-  std::function<void(Seq&)> op;
+  std::function<void(Sequence&)> op;
   std::promise<std::optional<ErrorInfo>> done;  // an op's outcome
   // A run: prefill, then generate token by token.
   bool is_run = false;
@@ -75,13 +75,8 @@ struct Scheduler::Job {
 };
 
 Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
-                     SchedulerOptions opt, Metrics& metrics)
-    : model_(model),
-      be_(backend),
-      tok_(std::move(tokenizer)),
-      opt_(opt),
-      metrics_(metrics),
-      cache_(opt.cache_bytes) {
+                     SchedulerOptions opt)
+    : model_(model), be_(backend), tok_(std::move(tokenizer)), opt_(opt), cache_(opt.cache_bytes) {
   FLASHRT_CHECK(opt_.slots >= 1, "--slots must be at least 1 (got {})", opt_.slots);
   FLASHRT_CHECK(opt_.prefill_chunk >= 1, "the prefill chunk must be at least 1 token");
   for (int i = 0; i < opt_.slots; ++i)
@@ -98,7 +93,7 @@ Scheduler::~Scheduler() {
   }
   cv_.notify_all();
   thread_.join();
-  const ErrorInfo gone{503, "the server is shutting down", "", "shutting_down", "server_error"};
+  const ErrorInfo gone{ErrorKind::kUnavailable, "the server is shutting down", "", "shutting_down"};
   for (auto& j : inbox_) job_failed(*j, gone);
   for (auto& s : ring_)
     for (auto& j : s->queue) job_failed(*j, gone);
@@ -116,7 +111,9 @@ std::string Scheduler::new_id(const char* prefix) {
 void Scheduler::enqueue(std::shared_ptr<Job> job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stop_) throw ApiError(503, "the server is shutting down", "", "shutting_down");
+    if (stop_)
+      throw EngineError(ErrorKind::kUnavailable, "the server is shutting down", "",
+                        "shutting_down");
     ++job->seq->jobs;
     ++jobs_;
     inbox_.push_back(std::move(job));
@@ -124,15 +121,16 @@ void Scheduler::enqueue(std::shared_ptr<Job> job) {
   cv_.notify_all();
 }
 
-std::shared_ptr<Scheduler::Seq> Scheduler::find(const std::string& id) const {
+std::shared_ptr<Scheduler::Sequence> Scheduler::find(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto it = sessions_.find(id);
-  if (it == sessions_.end())
-    throw ApiError(404, fmt::format("no session '{}'", id), "session_id", "session_not_found");
+  const auto it = api_sessions_.find(id);
+  if (it == api_sessions_.end())
+    throw EngineError(ErrorKind::kNotFound, fmt::format("no session '{}'", id), "session_id",
+                      "session_not_found");
   return it->second;
 }
 
-std::shared_ptr<TokenStream> Scheduler::start_run(std::shared_ptr<Seq> seq, RunSpec spec) {
+std::shared_ptr<TokenStream> Scheduler::start_run(std::shared_ptr<Sequence> seq, RunSpec spec) {
   auto job = std::make_shared<Job>();
   job->seq = seq;
   job->need = Need::kSlot;
@@ -149,17 +147,19 @@ std::shared_ptr<TokenStream> Scheduler::start_run(std::shared_ptr<Seq> seq, RunS
 }
 
 std::shared_ptr<TokenStream> Scheduler::submit(RunSpec spec) {
-  return start_run(std::make_shared<Seq>(), std::move(spec));
+  return start_run(std::make_shared<Sequence>(), std::move(spec));
 }
 
 std::string Scheduler::create_session() {
-  auto s = std::make_shared<Seq>();
+  auto s = std::make_shared<Sequence>();
   std::lock_guard<std::mutex> lock(mu_);
-  if (sessions_.size() >= opt_.max_sessions)
-    throw ApiError(429, fmt::format("too many sessions ({}): delete some first", sessions_.size()),
-                   "", "too_many_sessions");
+  if (api_sessions_.size() >= opt_.max_sessions)
+    throw EngineError(
+        ErrorKind::kLimit,
+        fmt::format("too many sessions ({}): delete some first", api_sessions_.size()), "",
+        "too_many_sessions");
   s->id = new_id("sess_");
-  sessions_[s->id] = s;
+  api_sessions_[s->id] = s;
   return s->id;
 }
 
@@ -167,7 +167,7 @@ std::shared_ptr<TokenStream> Scheduler::run_session(const std::string& id, RunSp
   return start_run(find(id), std::move(spec));
 }
 
-void Scheduler::run_op(const std::string& id, std::function<void(Seq&)> op, bool needs_state) {
+void Scheduler::run_op(const std::string& id, std::function<void(Sequence&)> op, bool needs_state) {
   auto job = std::make_shared<Job>();
   job->seq = find(id);
   job->need = needs_state ? Need::kState : Need::kNothing;
@@ -199,26 +199,26 @@ std::vector<Scheduler::Interrupted> Scheduler::interrupt(const std::string& id) 
 Capsule Scheduler::snapshot(const std::string& id) {
   Capsule c;
   run_op(
-      id, [&](Seq& s) { c = capture(s); }, /*needs_state=*/true);
+      id, [&](Sequence& s) { c = snapshot_state(s); }, /*needs_state=*/true);
   return c;
 }
 
 int64_t Scheduler::restore(const std::string& id, const Capsule& c) {
   if (!(c.fingerprint == fingerprint_))
-    throw ApiError(400,
-                   fmt::format("the capsule was made by another model or state layout "
-                               "(fingerprint {}, this server's model: {})",
-                               c.fingerprint.hex(), fingerprint_.hex()),
-                   "capsule", "capsule_model_mismatch");
+    throw EngineError(ErrorKind::kInvalid,
+                      fmt::format("the capsule was made by another model or state layout "
+                                  "(fingerprint {}, this server's model: {})",
+                                  c.fingerprint.hex(), fingerprint_.hex()),
+                      "capsule", "capsule_model_mismatch");
   int64_t tokens = 0;
   run_op(
       id,
-      [&](Seq& s) {
+      [&](Sequence& s) {
         if (s.slot >= 0) {
           slots_[s.slot].session->restore(c);  // checks everything first
         } else {
           // Suspended or empty: checking is enough; the slot it next gets restores it.
-          check_compatible(c, slots_[0].session->arena(), fingerprint_);
+          slots_[0].session->check_restorable(c);
           if (!s.parked) ++suspended_;
           s.parked = c;
         }
@@ -233,18 +233,19 @@ std::string Scheduler::fork(const std::string& id) {
   std::string nid;
   run_op(
       id,
-      [&](Seq& s) {
-        auto n = std::make_shared<Seq>();
-        n->parked = capture(s);
+      [&](Sequence& s) {
+        auto n = std::make_shared<Sequence>();
+        n->parked = snapshot_state(s);
         n->tokens = capsule_tokens(*n->parked);
         n->where = static_cast<int>(Where::kSuspended);
         std::lock_guard<std::mutex> lock(mu_);
-        if (sessions_.size() >= opt_.max_sessions)
-          throw ApiError(429,
-                         fmt::format("too many sessions ({}): delete some first", sessions_.size()),
-                         "", "too_many_sessions");
+        if (api_sessions_.size() >= opt_.max_sessions)
+          throw EngineError(
+              ErrorKind::kLimit,
+              fmt::format("too many sessions ({}): delete some first", api_sessions_.size()), "",
+              "too_many_sessions");
         n->id = new_id("sess_");
-        sessions_[n->id] = n;
+        api_sessions_[n->id] = n;
         ++suspended_;
         nid = n->id;
       },
@@ -260,13 +261,13 @@ void Scheduler::remove(const std::string& id) {
   }
   run_op(
       id,
-      [&](Seq& s) {
+      [&](Sequence& s) {
         s.deleted = true;
         release(s);
         if (s.parked) --suspended_;
         s.parked.reset();
         std::lock_guard<std::mutex> lock(mu_);
-        sessions_.erase(s.id);
+        api_sessions_.erase(s.id);
       },
       /*needs_state=*/false);
 }
@@ -280,7 +281,7 @@ SessionInfo Scheduler::info(const std::string& id) {
 std::vector<SessionInfo> Scheduler::list() {
   std::vector<SessionInfo> out;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [id, s] : sessions_)
+  for (const auto& [id, s] : api_sessions_)
     out.push_back(SessionInfo{id, s->tokens.load(), where_name(static_cast<Where>(s->where.load())),
                               s->jobs.load() > 0, s->created});
   std::sort(out.begin(), out.end(),
@@ -292,7 +293,7 @@ void Scheduler::cancel_all() {
   // Request-scoped runs are not listed anywhere but their streams: the HTTP threads cancel those
   // when the server stops. Sessions' generations are cancelled here.
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [id, s] : sessions_)
+  for (auto& [id, s] : api_sessions_)
     for (auto& st : s->live) st->cancel();
 }
 
@@ -302,7 +303,7 @@ SchedulerGauges Scheduler::gauges() const {
   g.slots_busy = busy_slots_;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    g.sessions = static_cast<int64_t>(sessions_.size());
+    g.sessions = static_cast<int64_t>(api_sessions_.size());
   }
   g.sessions_suspended = suspended_;
   g.queued_jobs = jobs_;
@@ -338,14 +339,14 @@ void Scheduler::loop() {
 void Scheduler::round() {
   for (auto it = ring_.begin(); it != ring_.end();) {
     auto sp = *it;
-    Seq& s = *sp;
+    Sequence& s = *sp;
     if (!s.queue.empty()) {
       auto job = s.queue.front();
       bool done = false;
       try {
         if (s.deleted)
-          throw ApiError(404, fmt::format("session '{}' was deleted", s.id), "session_id",
-                         "session_not_found");
+          throw EngineError(ErrorKind::kNotFound, fmt::format("session '{}' was deleted", s.id),
+                            "session_id", "session_not_found");
         const bool bind =
             s.slot < 0 && (job->need == Need::kSlot || (job->need == Need::kState && !s.parked));
         if (bind && !acquire_slot(sp)) {
@@ -386,7 +387,7 @@ void Scheduler::job_failed(Job& j, const ErrorInfo& e) {
     j.done.set_value(e);
 }
 
-void Scheduler::job_over(Seq& s, Job& j) {
+void Scheduler::job_over(Sequence& s, Job& j) {
   // Bookkeeping first, so that whoever the result wakes sees the session idle.
   --s.jobs;
   --jobs_;
@@ -402,8 +403,8 @@ void Scheduler::job_over(Seq& s, Job& j) {
     j.done.set_value(std::nullopt);
 }
 
-bool Scheduler::acquire_slot(const std::shared_ptr<Seq>& sp) {
-  Seq& s = *sp;
+bool Scheduler::acquire_slot(const std::shared_ptr<Sequence>& sp) {
+  Sequence& s = *sp;
   int idx = -1;
   for (size_t i = 0; i < slots_.size() && idx < 0; ++i)
     if (!slots_[i].owner) idx = static_cast<int>(i);
@@ -427,7 +428,7 @@ bool Scheduler::acquire_slot(const std::shared_ptr<Seq>& sp) {
       }
     if (idx >= 0) {
       park(slots_[idx]);
-      ++metrics_.preemptions;
+      ++stats_.preemptions;
     }
   }
   if (idx < 0) return false;
@@ -436,7 +437,7 @@ bool Scheduler::acquire_slot(const std::shared_ptr<Seq>& sp) {
     slot.session->restore(*s.parked);  // validated when it was parked; throws before changing
     s.parked.reset();
     --suspended_;
-    ++metrics_.resumptions;
+    ++stats_.resumptions;
   } else {
     slot.session->reset();
   }
@@ -456,10 +457,10 @@ void Scheduler::park(Slot& slot) {
   slot.owner.reset();
   --busy_slots_;
   ++suspended_;
-  ++metrics_.suspensions;
+  ++stats_.suspensions;
 }
 
-void Scheduler::release(Seq& s) {
+void Scheduler::release(Sequence& s) {
   if (s.slot < 0) return;
   slots_[s.slot].owner.reset();
   s.slot = -1;
@@ -467,13 +468,13 @@ void Scheduler::release(Seq& s) {
   --busy_slots_;
 }
 
-Capsule Scheduler::capture(Seq& s) {
+Capsule Scheduler::snapshot_state(Sequence& s) {
   if (s.slot >= 0) return slots_[s.slot].session->snapshot(Tier::kHost);
   if (s.parked) return *s.parked;  // capsules are immutable: sharing one is free
-  throw ApiError(500, "internal: a sequence without state", "", "internal");
+  throw EngineError(ErrorKind::kInternal, "internal: a sequence without state", "", "internal");
 }
 
-void Scheduler::note_tokens(Seq& s) {
+void Scheduler::note_tokens(Sequence& s) {
   if (s.slot >= 0) {
     s.tokens = session_tokens(*slots_[s.slot].session);
     s.where = static_cast<int>(Where::kResident);
@@ -485,13 +486,13 @@ void Scheduler::note_tokens(Seq& s) {
 
 void Scheduler::cache_boundary(std::span<const int32_t> ids, Session& ses) {
   if (cache_.max_bytes() == 0 || ids.empty() || cache_.contains(ids)) return;
-  if (cache_.insert(ids, ses.snapshot(Tier::kHost))) ++metrics_.cache_inserts;
+  if (cache_.insert(ids, ses.snapshot(Tier::kHost))) ++stats_.cache_inserts;
   cache_bytes_ = static_cast<int64_t>(cache_.bytes());
   cache_entries_ = static_cast<int64_t>(cache_.entries());
   cache_evictions_ = static_cast<int64_t>(cache_.evictions());
 }
 
-bool Scheduler::step_run(Seq& s, Job& j) {
+bool Scheduler::step_run(Sequence& s, Job& j) {
   Session& ses = *slots_[s.slot].session;
   RunSpec& sp = j.spec;
   const std::span<const int32_t> prefill(sp.prefill);
@@ -502,23 +503,23 @@ bool Scheduler::step_run(Seq& s, Job& j) {
   if (j.phase == Job::Phase::kStart) {
     const int64_t held = session_tokens(ses);
     if (held + static_cast<int64_t>(prefill.size()) > ses.max_ctx())
-      throw ApiError(
-          400,
+      throw EngineError(
+          ErrorKind::kInvalid,
           fmt::format("{} prompt tokens{} exceed the context size {}", prefill.size(),
                       held ? fmt::format(" after the session's {}", held) : "", ses.max_ctx()),
           "prompt", "context_length_exceeded");
     j.result.prompt_tokens = held + static_cast<int64_t>(prefill.size());
-    metrics_.prompt_tokens += prefill.size();
+    stats_.prompt_tokens += prefill.size();
     if (sp.use_cache && held == 0 && !prefill.empty()) {
       j.from_empty = true;
       if (auto hit = cache_.lookup(prefill)) {
         ses.restore(hit->capsule);
         j.fed = hit->tokens;
         j.result.cached_tokens = static_cast<int64_t>(hit->tokens);
-        ++metrics_.cache_hits;
-        metrics_.cache_tokens_reused += hit->tokens;
+        ++stats_.cache_hits;
+        stats_.cache_tokens_reused += hit->tokens;
       } else {
-        ++metrics_.cache_misses;
+        ++stats_.cache_misses;
       }
     }
     if (sp.seed)
@@ -535,7 +536,7 @@ bool Scheduler::step_run(Seq& s, Job& j) {
       for (size_t cp : sp.cache_points)
         if (cp > j.fed && cp < end) end = cp;  // stop at the boundary to cache it
       ses.append(prefill.subspan(j.fed, end - j.fed));
-      metrics_.prefill_tokens += end - j.fed;
+      stats_.prefill_tokens += end - j.fed;
       j.result.prefilled_tokens += static_cast<int64_t>(end - j.fed);
       j.fed = end;
       note_tokens(s);
@@ -544,7 +545,7 @@ bool Scheduler::step_run(Seq& s, Job& j) {
       if (j.from_empty && (end == prefill.size() || point)) cache_boundary(prefill.first(end), ses);
       if (j.fed < prefill.size()) return false;
     }
-    metrics_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
+    stats_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
     j.phase = Job::Phase::kDecode;
     if (sp.max_tokens <= 0) {
       finish_run(s, j, "length");
@@ -557,8 +558,9 @@ bool Scheduler::step_run(Seq& s, Job& j) {
   // One token.
   const int32_t pending = ses.pending();
   if (pending < 0 && ses.pos() == 0)
-    throw ApiError(400, "the session is empty: append text or ids before generating", "",
-                   "empty_session");
+    throw EngineError(ErrorKind::kInvalid,
+                      "the session is empty: append text or ids before generating", "",
+                      "empty_session");
   if (pending >= 0 && ses.pos() + 1 > ses.max_ctx()) {  // no room to feed the last token
     finish_run(s, j, "length");
     return true;
@@ -566,13 +568,13 @@ bool Scheduler::step_run(Seq& s, Job& j) {
   const int32_t t = ses.next_token(sp.params);
   const auto now = Clock::now();
   if (j.result.completion_tokens == 0)
-    metrics_.ttft.observe(std::chrono::duration<double>(now - sp.received).count());
+    stats_.ttft.observe(std::chrono::duration<double>(now - sp.received).count());
   else
-    metrics_.inter_token.observe(std::chrono::duration<double>(now - j.last_token).count());
+    stats_.inter_token.observe(std::chrono::duration<double>(now - j.last_token).count());
   j.last_token = now;
   ++j.result.completion_tokens;
   ++j.stream->generated;
-  ++metrics_.generated_tokens;
+  ++stats_.generated_tokens;
   j.result.ids.push_back(t);
   if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
     j.stream->push({"", {t}});
@@ -593,7 +595,7 @@ bool Scheduler::step_run(Seq& s, Job& j) {
   return false;
 }
 
-void Scheduler::finish_run(Seq& s, Job& j, const char* reason) {
+void Scheduler::finish_run(Sequence& s, Job& j, const char* reason) {
   Session& ses = *slots_[s.slot].session;
   std::string r = reason;
   if (j.dec && !j.stop->stopped()) {
@@ -616,9 +618,9 @@ void Scheduler::finish_run(Seq& s, Job& j, const char* reason) {
     cache_boundary(ids, ses);
   }
   if (j.spec.max_tokens > 0) {
-    ++metrics_.generations;
-    if (r == "cancelled") ++metrics_.cancelled;
+    ++stats_.generations;
+    if (r == "cancelled") ++stats_.cancelled;
   }
 }
 
-}  // namespace flashrt::server
+}  // namespace flashrt

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace flashrt::server {
+namespace flashrt {
 
 class StopMatcher {
  public:
@@ -26,4 +26,4 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
-}  // namespace flashrt::server
+}  // namespace flashrt

@@ -1,9 +1,11 @@
-// The scheduler: one thread that owns the backend, the slots (one Session each) and every
-// sequence's state. A Backend and its scratch buffers are not thread-safe, so every forward pass,
-// snapshot and restore happens here; HTTP threads only submit jobs and wait for or stream results.
+// The scheduler: one thread that owns the backend, the slots and every sequence's state. A Backend
+// and its scratch buffers are not thread-safe, so every forward pass, snapshot and restore happens
+// here; other threads (the server's HTTP threads) only submit jobs and wait for or stream results.
 //
-// Sequences are API sessions (long-lived, named) or request-scoped (a completion or chat request,
-// dropped when it ends). A sequence is resident in a slot or suspended as a host capsule. The
+// Names: a Sequence is what the scheduler serves, either an API session (long-lived, named: the
+// `sess_...` objects of the server's API) or request-scoped (a completion or chat request, dropped
+// when it ends). A slot is executed by an engine Session (engine/session.h), which a Sequence
+// holds while it is resident. A sequence is resident in a slot or suspended as a host capsule. The
 // thread serves the sequences that have work in turn, one step each per round: a step is one
 // prefill chunk or one generated token, so a long prompt never stalls the others' streams. A
 // sequence that needs a slot takes a free one, else suspends the least recently used idle session,
@@ -27,14 +29,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/errors.h"
+#include "engine/prefix_cache.h"
+#include "engine/scheduler_stats.h"
 #include "engine/session.h"
-#include "server/metrics.h"
-#include "server/prefix_cache.h"
-#include "server/stop_matcher.h"
-#include "server/token_stream.h"
+#include "engine/stop_matcher.h"
+#include "engine/token_stream.h"
 #include "tokenizer/stream_decoder.h"
 
-namespace flashrt::server {
+namespace flashrt {
 
 using Clock = std::chrono::steady_clock;
 
@@ -74,8 +77,7 @@ struct SessionInfo {
 
 class Scheduler {
  public:
-  Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer, SchedulerOptions opt,
-            Metrics& metrics);
+  Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer, SchedulerOptions opt);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -86,7 +88,7 @@ class Scheduler {
   // A completion or chat request on a fresh request-scoped sequence.
   std::shared_ptr<TokenStream> submit(RunSpec spec);
 
-  // ---- sessions (unknown ids: ApiError 404) ----
+  // ---- sessions (unknown ids: EngineError kNotFound) ----
   std::string create_session();
   std::shared_ptr<TokenStream> run_session(const std::string& id, RunSpec spec);
   // Cancels the session's generations and waits for them to stop (within one token). Returns the
@@ -108,33 +110,34 @@ class Scheduler {
   // Cancels every generation (server shutdown).
   void cancel_all();
   SchedulerGauges gauges() const;
+  const SchedulerStats& stats() const { return stats_; }
 
  private:
   struct Job;
-  struct Seq;
+  struct Sequence;
   struct Slot {
     std::unique_ptr<Session> session;
-    std::shared_ptr<Seq> owner;
+    std::shared_ptr<Sequence> owner;
   };
 
-  std::shared_ptr<Seq> find(const std::string& id) const;
+  std::shared_ptr<Sequence> find(const std::string& id) const;
   void enqueue(std::shared_ptr<Job> job);
   // Runs `op` on the scheduler thread, in turn with the session's other work; `needs_state` binds
   // a slot first to a session that has never held state.
-  void run_op(const std::string& id, std::function<void(Seq&)> op, bool needs_state);
-  std::shared_ptr<TokenStream> start_run(std::shared_ptr<Seq> seq, RunSpec spec);
+  void run_op(const std::string& id, std::function<void(Sequence&)> op, bool needs_state);
+  std::shared_ptr<TokenStream> start_run(std::shared_ptr<Sequence> seq, RunSpec spec);
 
   void loop();
   void round();
-  bool step_run(Seq& s, Job& j);  // one prefill chunk or one token; true when the run is over
-  void finish_run(Seq& s, Job& j, const char* reason);
+  bool step_run(Sequence& s, Job& j);  // one prefill chunk or one token; true when the run is over
+  void finish_run(Sequence& s, Job& j, const char* reason);
   void job_failed(Job& j, const ErrorInfo& e);
-  void job_over(Seq& s, Job& j);
-  bool acquire_slot(const std::shared_ptr<Seq>& s);
+  void job_over(Sequence& s, Job& j);
+  bool acquire_slot(const std::shared_ptr<Sequence>& s);
   void park(Slot& slot);
-  void release(Seq& s);
-  Capsule capture(Seq& s);
-  void note_tokens(Seq& s);
+  void release(Sequence& s);
+  Capsule snapshot_state(Sequence& s);
+  void note_tokens(Sequence& s);
   void cache_boundary(std::span<const int32_t> ids, Session& ses);
   std::string new_id(const char* prefix);
 
@@ -142,25 +145,25 @@ class Scheduler {
   Backend& be_;
   Tokenizer tok_;
   SchedulerOptions opt_;
-  Metrics& metrics_;
+  SchedulerStats stats_;
   Fingerprint fingerprint_;
 
   // ---- scheduler thread only ----
   std::vector<Slot> slots_;
-  std::list<std::shared_ptr<Seq>> ring_;  // sequences with work, in service order
+  std::list<std::shared_ptr<Sequence>> ring_;  // sequences with work, in service order
   PrefixCache cache_;
   uint64_t tick_ = 0;
 
   // ---- shared ----
-  mutable std::mutex mu_;  // inbox_, stop_, sessions_, each Seq's live streams
+  mutable std::mutex mu_;  // inbox_, stop_, api_sessions_, each Sequence's live streams
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> inbox_;
   bool stop_ = false;
-  std::unordered_map<std::string, std::shared_ptr<Seq>> sessions_;
+  std::unordered_map<std::string, std::shared_ptr<Sequence>> api_sessions_;
   std::atomic<int64_t> busy_slots_{0}, suspended_{0}, jobs_{0};
   std::atomic<int64_t> cache_bytes_{0}, cache_max_{0}, cache_entries_{0}, cache_evictions_{0};
 
   std::thread thread_;
 };
 
-}  // namespace flashrt::server
+}  // namespace flashrt

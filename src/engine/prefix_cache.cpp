@@ -1,8 +1,8 @@
-#include "server/prefix_cache.h"
+#include "engine/prefix_cache.h"
 
 #include <algorithm>
 
-namespace flashrt::server {
+namespace flashrt {
 
 // A polynomial hash over the ids, so the hash of every prefix of a prompt comes out of one pass.
 // Collisions are harmless: entries are compared token by token before use.
@@ -81,4 +81,4 @@ void PrefixCache::clear() {
   while (!lru_.empty()) erase(lru_.begin());
 }
 
-}  // namespace flashrt::server
+}  // namespace flashrt
