@@ -12,9 +12,9 @@ JS_TEST_DIR := tests/server/js
 DEPS := build-essential cmake ninja-build pkg-config git \
         libgtest-dev libgmock-dev libbenchmark-dev \
         nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libzstd-dev \
-        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl
+        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl clang-format
 
-.PHONY: all deps build run test test-asan bench format clean
+.PHONY: all deps build run test test-asan bench format format-check clean
 
 all: build
 
@@ -59,6 +59,9 @@ bench: build
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
+
+format-check:
+	tests/format_check.sh .
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,2 @@
+// The capsule layer is below the engine.
+#include "engine/session.h"

@@ -1,0 +1,2 @@
+// The engine knows nothing of HTTP.
+#include "server/api_error.h"

@@ -1,0 +1,2 @@
+// File formats do not know kernels.
+#include "backends/backend.h"

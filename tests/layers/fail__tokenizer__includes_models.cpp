@@ -1,0 +1,2 @@
+// The tokenizer does not know models.
+#include "models/model.h"

@@ -1,0 +1,3 @@
+// Allowed (a control).
+#include "capsule/capsule.h"
+#include "models/model.h"
