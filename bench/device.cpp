@@ -62,9 +62,7 @@ int main(int argc, char** argv) {
   if (threads > 0) ThreadPool::set_default_threads(threads);
 
   auto be = make_backend(device);
-  auto model = load_model(model_path);
-  model->weights_hash();
-  be->upload_weights(model->weight_views());
+  auto model = load_model(model_path, *be);
   const auto& c = model->cfg;
   if (label.empty()) label = model_path;
   const auto prefill_lens = parse_list(prefill_s), ttft_lens = parse_list(ttft_s);

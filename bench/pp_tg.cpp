@@ -33,8 +33,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   ThreadPool::set_default_threads(threads);
   auto be = make_backend(device);
-  auto model = load_model(model_path);
-  be->upload_weights(model->weight_views());
+  auto model = load_model(model_path, *be);
   SessionOptions so;
   so.max_ctx = depth + std::max(pp, tg) + 8;
   so.max_batch = std::max(pp, 512);

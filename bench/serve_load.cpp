@@ -37,10 +37,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) ThreadPool::set_default_threads(threads);
-    auto model = load_model(model_path);
     auto backend = make_backend(device);
-    if (backend->name() != "cpu") model->weights_hash();  // fingerprints read host weights
-    backend->upload_weights(model->weight_views());
+    auto model = load_model(model_path, *backend);
     server::Server srv(*model, *backend, load_tokenizer(model_path), so);
     lo.port = srv.start();
     std::printf(

@@ -133,8 +133,8 @@ int main(int argc, char** argv) {
     lens.push_back(std::stoll(lens_s.substr(p, q - p)));
     p = q == std::string::npos ? lens_s.size() : q + 1;
   }
-  const auto model = load_model(model_path);
   const auto be = make_cpu_backend();
+  const auto model = load_model(model_path, *be);
   if (label.empty()) label = std::filesystem::path(model_path).filename().string();
   const double mbw = memcpy_gbps();
   std::fprintf(stderr, "%s: %s, %zu threads, memcpy %.1f GB/s\n", label.c_str(),

@@ -59,10 +59,7 @@ Loaded load(const ModelOptions& o) {
   if (o.threads > 0) ThreadPool::set_default_threads(o.threads);
   Loaded l;
   l.backend = make_backend(o.device);
-  l.model = load_model(o.model);
-  if (l.backend->name() != "cpu")
-    l.model->weights_hash();  // capsule fingerprints read host weights
-  l.backend->upload_weights(l.model->weight_views());
+  l.model = load_model(o.model, *l.backend);
   return l;
 }
 

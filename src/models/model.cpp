@@ -157,6 +157,13 @@ std::unique_ptr<Model> load_gguf(const std::string& path) {
 
 }  // namespace
 
+std::unique_ptr<Model> load_model(const std::string& path, Backend& be) {
+  auto m = load_model(path);
+  m->weights_hash();  // before the backend moves the weights
+  be.upload_weights(m->weight_views());
+  return m;
+}
+
 std::unique_ptr<Model> load_model(const std::string& path) {
   std::error_code ec;
   std::unique_ptr<Model> m;

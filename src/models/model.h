@@ -129,7 +129,13 @@ struct Model {
   void state_bytes(size_t* per_token, size_t* fixed) const;
 };
 
-// Loads an HF folder (config.json + safetensors) or a .gguf file.
+// Loads an HF folder (config.json + safetensors) or a .gguf file for `be`: reads the files,
+// computes the weights' hash (capsule fingerprints read the host bytes) and then lets the backend
+// take the weights (a GPU copies them to device memory; the CPU onto huge pages). This is the way
+// to load a model to run it.
+std::unique_ptr<Model> load_model(const std::string& path, Backend& be);
+// The same without a backend: the weights stay in the files' mappings, which is all a converter
+// needs (and what the CPU backend can also run from, a little slower than from huge pages).
 std::unique_ptr<Model> load_model(const std::string& path);
 // GGUF export in llama.cpp's names, keys and layouts; `type` is the type of the weight matrices.
 void write_gguf(const Model& m, GGUFWriter& w, DType type);

@@ -31,6 +31,11 @@ inline std::vector<CapsuleModel> capsule_models() {
           {"pycoder-dense-7m", true, DType::F16}};
 }
 
+// How ctest and failure messages show a model (instead of its bytes).
+inline void PrintTo(const CapsuleModel& m, std::ostream* os) {
+  *os << m.name << (m.kv == DType::F16 ? " kv f16" : "");
+}
+
 inline std::string param_name(const ::testing::TestParamInfo<CapsuleModel>& info) {
   std::string n = info.param.name + (info.param.kv == DType::F16 ? "_kv_f16" : "");
   for (char& c : n)

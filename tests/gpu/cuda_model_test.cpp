@@ -8,7 +8,7 @@
 //    continuations (token 0 banned, as in transformers' run) identical; q8_0 GGUFs within
 //    1e-4 x scale of the CPU running the same quantized weights.
 //  - captured decode (CUDA graphs) against eager decode: same tokens, bit-identical logits; a
-//    prompt fed one token at a time (every step through run_captured, the first from position 0)
+//    prompt fed one token at a time (every step through run_graph, the first from position 0)
 //    against the CPU.
 //  - the slot's device arena: byte copies (Backend::copy) and capsules (device and host tiers)
 //    restore byte-exactly and decode token-identically; restoring only KV diverges on the hybrid.

@@ -96,13 +96,9 @@ inline std::string trained_weights(const std::string& name) {
   return std::filesystem::exists(gguf) ? gguf : dir;
 }
 
-// A model with its weights in `be`'s memory. The weights' hash (capsule fingerprints) is computed
-// first, from the host copy.
+// A model with its weights in `be`'s memory (load_model(path, be) hashes them first).
 inline std::unique_ptr<Model> load_model_on(Backend& be, const std::string& path) {
-  auto m = load_model(path);
-  m->weights_hash();
-  be.upload_weights(m->weight_views());
-  return m;
+  return load_model(path, be);
 }
 
 }  // namespace flashrt::testing

@@ -19,6 +19,13 @@ struct Case {
   DType kv = DType::F32;  // KV cache type
 };
 
+// How ctest and failure messages show a case (instead of its bytes).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.model << " " << c.format << (c.mode == GdnMode::kChunked ? " chunked" : "")
+      << (c.mode == GdnMode::kRecurrent ? " recurrent" : "")
+      << (c.kv == DType::F16 ? " kv f16" : "");
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
   std::string n = info.param.model + "_" + info.param.format +
                   (info.param.mode == GdnMode::kChunked ? "_chunked" : "") +

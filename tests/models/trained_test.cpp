@@ -17,6 +17,12 @@ struct Case {
   DType kv = DType::F32;  // KV cache type
 };
 
+// How ctest and failure messages show a case (instead of its bytes).
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.model << " " << c.format << (c.mode == GdnMode::kChunked ? " chunked" : "")
+      << (c.kv == DType::F16 ? " kv f16" : "");
+}
+
 class TrainedModel : public ::testing::TestWithParam<Case> {};
 
 TEST_P(TrainedModel, PromptsMatchTransformers) {

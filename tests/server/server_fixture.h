@@ -37,9 +37,8 @@ inline server::ServerOptions test_server_options() {
 class TestServer {
  public:
   explicit TestServer(server::ServerOptions o = test_server_options()) {
-    model_ = load_model(default_model_path());
     backend_ = make_backend("cpu");
-    backend_->upload_weights(model_->weight_views());
+    model_ = load_model(default_model_path(), *backend_);
     server_ = std::make_unique<server::Server>(*model_, *backend_,
                                                load_tokenizer(default_model_path()), o);
     port_ = server_->start();
