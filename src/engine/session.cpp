@@ -82,7 +82,7 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
-void Session::feed(std::span<const int32_t> ids) {
+void Session::feed(std::span<const int32_t> ids, bool pending_first) {
   for (int32_t id : ids)
     FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
                   id, model_.cfg.vocab - 1);
@@ -93,16 +93,19 @@ void Session::feed(std::span<const int32_t> ids) {
   for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
     const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
     run(std::span<const int32_t>(ids.data() + i, n), nullptr);
+    // Once the first chunk has run, the pending token is in the state: a later failure must not
+    // leave it pending to be fed twice.
+    if (i == 0 && pending_first) set_pending(-1);
   }
 }
 
 void Session::append(std::span<const int32_t> ids_in) {
   std::vector<int32_t> ids;
-  if (pending_ >= 0) ids.push_back(pending_);
+  const bool with_pending = pending_ >= 0;
+  if (with_pending) ids.push_back(pending_);
   ids.insert(ids.end(), ids_in.begin(), ids_in.end());
   if (ids.empty()) return;
-  feed(ids);
-  if (pending_ >= 0) set_pending(-1);  // it was fed
+  feed(ids, with_pending);
 }
 
 std::vector<float> Session::forward_all_logits(std::span<const int32_t> ids) {
@@ -141,7 +144,8 @@ std::vector<int32_t> Session::tokens() const {
 }
 
 int32_t Session::next_token(const SamplerParams& p) {
-  if (pending_ >= 0) feed({&pending_, 1});  // meta.pending is rewritten by sample() below
+  // The pending token is fed first; sample() below then overwrites meta.pending.
+  if (pending_ >= 0) feed({&pending_, 1}, /*pending_first=*/false);
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
   try {
     return sample(p);

@@ -100,8 +100,9 @@ class Session {
   void rollback(const Capsule& c) { restore(c); }
 
  private:
-  // Checks ids and room for them; runs them in steps of max_batch. Leaves meta.pending as it was.
-  void feed(std::span<const int32_t> ids);
+  // Checks ids and room for them, then runs them in steps of max_batch. With pending_first, ids[0]
+  // is the pending token, cleared once its step has run; otherwise meta.pending is left alone.
+  void feed(std::span<const int32_t> ids, bool pending_first);
   void run(std::span<const int32_t> ids, float* all_logits);
   void set_pending(int32_t id);
   int32_t sample(const SamplerParams& p);

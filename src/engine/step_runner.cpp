@@ -52,8 +52,13 @@ size_t region_offset(const StateLayout& l, const char* name) {
 }
 
 bool same_layout(const StateLayout& a, const StateLayout& b) {
-  return &a == &b || (a.total_bytes() == b.total_bytes() && a.max_ctx() == b.max_ctx() &&
-                      a.offsets() == b.offsets());
+  if (&a == &b) return true;
+  if (a.total_bytes() != b.total_bytes() || a.max_ctx() != b.max_ctx() ||
+      a.offsets() != b.offsets())
+    return false;
+  for (size_t i = 0; i < a.regions().size(); ++i)
+    if (a.regions()[i].dtype != b.regions()[i].dtype) return false;
+  return true;
 }
 
 }  // namespace
@@ -66,9 +71,9 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
   tokens_ = region_offset(*layout_, regions::kTokens);
   pos_ = region_offset(*layout_, regions::kPos);
   logits_ = region_offset(*layout_, regions::kLogits);
-  slots_at_ = align8(static_cast<size_t>(max_rows_) * sizeof(int64_t));
-  ids_at_ = slots_at_ + align8(static_cast<size_t>(max_seqs_) * sizeof(uint8_t*));
-  staging_.resize(ids_at_ + static_cast<size_t>(max_rows_) * sizeof(int32_t));
+  staging_.resize(align8(static_cast<size_t>(max_rows_) * sizeof(int64_t)) +
+                  align8(static_cast<size_t>(max_seqs_) * sizeof(uint8_t*)) +
+                  static_cast<size_t>(max_rows_) * sizeof(int32_t));
   table_ = be_.alloc(staging_.size());
 
   // Scratch: the largest take of a dry run over the shapes that take most: all rows in one
@@ -107,12 +112,19 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
     FLASHRT_CHECK(n <= max_rows_, "internal: a step of more than {} rows", max_rows_);
   }
 
-  // The step's arrays: staged on the host, then one copy to backend memory.
+  // The step's arrays, packed for this shape (positions, slot bases, ids): staged on the host,
+  // then one copy of the bytes in use. The offsets depend only on the shape, so a recorded step
+  // finds its arrays where it recorded them.
+  const size_t slots_at = align8(static_cast<size_t>(n) * sizeof(int64_t));
+  const size_t ids_at = slots_at + align8(n_seqs * sizeof(uint8_t*));
+  const size_t bytes = ids_at + static_cast<size_t>(n) * sizeof(int32_t);
   auto* pos = reinterpret_cast<int64_t*>(staging_.data());
-  auto* slots = reinterpret_cast<uint8_t**>(staging_.data() + slots_at_);
-  auto* ids = reinterpret_cast<int32_t*>(staging_.data() + ids_at_);
+  auto* slots = reinterpret_cast<uint8_t**>(staging_.data() + slots_at);
+  auto* ids = reinterpret_cast<int32_t*>(staging_.data() + ids_at);
   for (size_t i = 0; i < n_seqs; ++i) {
     const StepInput& s = seqs[i];
+    for (size_t k = 0; k < i; ++k)
+      FLASHRT_CHECK(slots[k] != s.slot->base(), "internal: one slot twice in a step");
     slots[i] = s.slot->base();
     for (size_t j = 0; j < s.ids.size(); ++j) {
       const size_t r = static_cast<size_t>(seqs_[i].first) + j;
@@ -120,11 +132,11 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
       ids[r] = s.ids[j];
     }
   }
-  be_.to_device(table_.get(), staging_.data(), staging_.size());
+  be_.to_device(table_.get(), staging_.data(), bytes);
   const uint8_t* dev = table_.get();
-  const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at_),
+  const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at),
                       reinterpret_cast<const int64_t*>(dev),
-                      reinterpret_cast<uint8_t* const*>(dev + slots_at_)};
+                      reinterpret_cast<uint8_t* const*>(dev + slots_at)};
 
   float* scratch = be_.scratch(scratch_floats_);
   const auto step = [&] {

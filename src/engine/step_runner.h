@@ -29,10 +29,11 @@ class StepRunner {
   StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateLayout> layout, int max_rows,
              int max_seqs = 1);
 
-  // Runs one step. all_logits (backend memory, [rows, vocab]) receives every row's logits when
-  // given. With a graph_key the backend may record the step on its first calls for that key and
-  // replay it afterwards: every call with that key must have the same shape (the same rows per
-  // sequence, all_logits or not).
+  // Runs one step (every sequence in a different slot). all_logits (backend memory,
+  // [rows, vocab]) receives every row's logits when given. With a graph_key the backend may record
+  // the step on its first calls for that key and replay it afterwards: every call with that key
+  // must come through this runner (the recording holds its arrays' and scratch addresses) with the
+  // same shape (rows per sequence, all_logits or not); the slots may differ.
   void run(std::span<const StepInput> seqs, float* all_logits = nullptr,
            GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr);
 
@@ -51,11 +52,10 @@ class StepRunner {
   int max_rows_, max_seqs_;
   size_t tokens_ = 0, pos_ = 0, logits_ = 0;  // the standard regions' offsets
   size_t scratch_floats_ = 0;
-  // The step's arrays in backend memory, and their host staging: positions [max_rows] i64, slot
-  // bases [max_seqs], ids [max_rows] i32. One copy per step.
+  // The step's arrays in backend memory, and their host staging: positions i64, slot bases, ids
+  // i32, packed for each step's shape. One copy per step.
   std::shared_ptr<uint8_t> table_;
   std::vector<uint8_t> staging_;
-  size_t slots_at_ = 0, ids_at_ = 0;  // byte offsets in the table (positions at 0)
   std::vector<SeqRows> seqs_;
 };
 

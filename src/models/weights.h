@@ -186,8 +186,6 @@ void load_weights(Model& m, const TensorSource& src, WeightFormat format);
 // Adds every weight of `m` to `w` in llama.cpp's names and layouts; matrices in `type` (or the
 // nearest type their rows allow), kF32 weights as F32.
 void add_gguf_weights(const Model& m, GGUFWriter& w, DType type);
-// Draws every weight of `m` from its RandomInit, deterministically in `seed`.
-void init_random_weights(Model& m, uint64_t seed);
 
 // The type a matrix is stored as when converting to `type`: the requested type where its block
 // size divides the row, else a fallback as llama-quantize picks (and f32 at last).

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "backends/backend.h"
@@ -23,6 +24,8 @@ class TestStep {
     std::vector<int32_t> ids;
     std::vector<uint8_t*> slots;
     for (const TestSeq& s : seqs) {
+      if (!s.ids.empty() && s.ids.size() != static_cast<size_t>(s.T))
+        throw std::invalid_argument("TestStep: ids for some rows only");
       seqs_.push_back({static_cast<int>(pos.size()), s.T});
       for (int t = 0; t < s.T; ++t) {
         pos.push_back(s.pos0 + t);

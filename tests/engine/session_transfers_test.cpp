@@ -4,6 +4,7 @@
 // a stream sync, so this is latency.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "engine/session.h"
 #include "models/model_fixtures.h"
 
@@ -15,6 +16,8 @@ class CountingBackend final : public Backend {
  public:
   explicit CountingBackend(std::unique_ptr<Backend> be) : be_(std::move(be)) {}
   int to_device_calls = 0, to_host_calls = 0;
+  int fail_at_embed = -1;  // the embed call (one per step) that throws, counting from 0
+  int embeds = 0;
 
   std::string name() const override { return be_->name(); }
   bool supports_kv_dtype(DType t) const override { return be_->supports_kv_dtype(t); }
@@ -38,6 +41,7 @@ class CountingBackend final : public Backend {
     be_->run_graph(key, f);
   }
   void embed(float* o, const Mat& t, const int32_t* ids, int T) override {
+    if (embeds++ == fail_at_embed) fail("injected failure");
     be_->embed(o, t, ids, T);
   }
   void rmsnorm(float* o, int64_t os, const float* x, int64_t xs, const float* w, int rows, int dim,
@@ -114,6 +118,24 @@ TEST(EngineSession, ASampledTokenWritesTheRngAndThePendingToken) {
   s.generate(10, p, {});
   EXPECT_EQ(be.to_device_calls, 30);  // step arrays, RNG, pending token
   EXPECT_EQ(be.to_host_calls, 10);    // the logits
+}
+
+TEST(EngineSession, AFailureAfterThePendingTokenWasFedDoesNotFeedItAgain) {
+  const auto model = load_model(trained_model_dir("pycoder-hybrid-12m"));
+  CountingBackend be(make_cpu_backend());
+  SessionOptions o;
+  o.max_batch = 2;
+  Session s(*model, be, o);
+  s.append(std::vector<int32_t>{3, 4, 5});
+  s.next_token(SamplerParams::greedy());  // pending
+  const int64_t pos = s.pos();
+  be.fail_at_embed = be.embeds + 1;  // [pending, 7] runs, [8, 9] fails
+  EXPECT_THROW(s.append(std::vector<int32_t>{7, 8, 9}), Error);
+  EXPECT_EQ(s.pending(), -1);
+  EXPECT_EQ(s.pos(), pos + 2);
+  s.sync_from_arena();
+  EXPECT_EQ(s.pending(), -1);
+  EXPECT_EQ(s.pos(), pos + 2);
 }
 
 }  // namespace

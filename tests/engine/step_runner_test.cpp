@@ -109,6 +109,9 @@ TEST(StepRunner, RefusesStepsThatDoNotFit) {
   EXPECT_THROW(runner.run(empty), Error);
   const StepInput past_the_context[] = {{&a.arena(), five, 14}};
   EXPECT_THROW(runner.run(past_the_context), Error);
+  const std::vector<int32_t> one(1, 3);
+  const StepInput one_slot_twice[] = {{&a.arena(), one, 0}, {&a.arena(), one, 1}};
+  EXPECT_THROW(runner.run(one_slot_twice), Error);
   SessionOptions other = o;
   other.kv_dtype = DType::F16;
   Session c(*model, *be, other);

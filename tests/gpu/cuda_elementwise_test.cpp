@@ -71,6 +71,42 @@ TEST(CudaElementwise, RopeFullAndPartialAtSeveralPositions) {
   }
 }
 
+TEST(CudaElementwise, RopeOfSequencesAtDifferentPositions) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int heads = 3, hd = 64, rot = 16;
+  auto x = randn(static_cast<size_t>(5) * heads * hd, 20);
+  Buf<float> dx(*b.gpu, x);
+  const std::vector<TestSeq> seqs = {{3, 100, nullptr}, {2, 7, nullptr}};
+  b.cpu->rope(x.data(), TestStep(*b.cpu, seqs), heads, hd, rot, 1e7);
+  b.gpu->rope(dx.get(), TestStep(*b.gpu, seqs), heads, hd, rot, 1e7);
+  EXPECT_LT(rel_err(dx.host(), x), 1e-5);
+}
+
+TEST(CudaElementwise, ConvOfSequencesUsesEachSequencesState) {
+  FLASHRT_REQUIRE_GPU();
+  Both b;
+  const int C = 37, K = 4;
+  const auto w = randn(static_cast<size_t>(C) * K, 21);
+  Buf<float> dw(*b.gpu, w);
+  std::vector<std::vector<float>> states = {randn(static_cast<size_t>(K - 1) * C, 22),
+                                            randn(static_cast<size_t>(K - 1) * C, 23)};
+  std::vector<Buf<float>> dstates;
+  for (const auto& st : states) dstates.emplace_back(*b.gpu, st);
+  const auto x = randn(static_cast<size_t>(7) * C, 24);  // rows: 5 of the first, 2 of the second
+  std::vector<float> want(x.size());
+  const std::vector<TestSeq> cseqs = {{5, 10, reinterpret_cast<uint8_t*>(states[0].data())},
+                                      {2, 0, reinterpret_cast<uint8_t*>(states[1].data())}};
+  const std::vector<TestSeq> gseqs = {{5, 10, reinterpret_cast<uint8_t*>(dstates[0].get())},
+                                      {2, 0, reinterpret_cast<uint8_t*>(dstates[1].get())}};
+  b.cpu->conv1d_silu(TestStep(*b.cpu, cseqs), want.data(), x.data(), 0, w.data(), C, K);
+  Buf<float> dx(*b.gpu, x);
+  auto out = Buf<float>::poisoned(*b.gpu, x.size());
+  b.gpu->conv1d_silu(TestStep(*b.gpu, gseqs), out.get(), dx.get(), 0, dw.get(), C, K);
+  EXPECT_LT(rel_err(out.host(), want), 1e-5);
+  for (size_t i = 0; i < states.size(); ++i) EXPECT_EQ(dstates[i].host(), states[i]) << i;
+}
+
 TEST(CudaElementwise, AddSwigluSigmoidGate) {
   FLASHRT_REQUIRE_GPU();
   Both b;

@@ -77,6 +77,34 @@ TEST(CudaGdn, RecurrentAndChunkedMatchTheCpu) {
   }
 }
 
+TEST(CudaGdn, SequencesOfAStepAdvanceTheirOwnState) {
+  // Two sequences in one step: 5 rows at position 3 and 70 rows at position 37 (chunks aligned to
+  // each sequence's own positions), each with its own recurrent state.
+  FLASHRT_REQUIRE_GPU();
+  const auto gpu = make_backend("cuda");
+  const auto cpu = make_cpu_backend();
+  const GdnData d(75, 2, 4, 32, 32, 11);
+  const DevGdn g(*gpu, d);
+  for (GdnMode mode : {GdnMode::kRecurrent, GdnMode::kChunked}) {
+    std::vector<std::vector<float>> states = {randn(d.state_size(), 12, 0.1f),
+                                              randn(d.state_size(), 13, 0.1f)};
+    std::vector<Buf<float>> dstates;
+    for (const auto& st : states) dstates.emplace_back(*gpu, st);
+    std::vector<float> out(d.out_size(75));
+    auto dout = Buf<float>::poisoned(*gpu, out.size());
+    const std::vector<TestSeq> cseqs = {{5, 3, reinterpret_cast<uint8_t*>(states[0].data())},
+                                        {70, 37, reinterpret_cast<uint8_t*>(states[1].data())}};
+    const std::vector<TestSeq> gseqs = {{5, 3, reinterpret_cast<uint8_t*>(dstates[0].get())},
+                                        {70, 37, reinterpret_cast<uint8_t*>(dstates[1].get())}};
+    cpu->gated_delta_net(TestStep(*cpu, cseqs), d.args(0, out.data(), false, mode));
+    gpu->gated_delta_net(TestStep(*gpu, gseqs), dev_args(d, g, 0, dout.get(), false, mode));
+    const double tol = mode == GdnMode::kChunked ? 1e-4 : 1e-5;
+    EXPECT_LT(rel_err(dout.host(), out), tol);
+    for (size_t i = 0; i < states.size(); ++i)
+      EXPECT_LT(rel_err(dstates[i].host(), states[i]), tol);
+  }
+}
+
 TEST(CudaGdn, BoundariesThatAreExact) {
   FLASHRT_REQUIRE_GPU();
   const auto gpu = make_backend("cuda");

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/session.h"
+#include "engine/step_runner.h"
 #include "gpu_test_util.h"
 #include "models/model_fixtures.h"
 #ifdef FLASHRT_HAVE_CUDA
@@ -202,6 +203,45 @@ TEST(CudaModel, CapturedDecodeEqualsEagerDecode) {
   }
 }
 #endif
+
+// Several sequences in one step of a shared StepRunner (decode rows at different positions, one
+// slot each, the step recorded as a graph and replayed): each sequence's logits match its solo
+// run. Steps of at most 8 rows stay on the GEMV path like the solo decode steps.
+TEST(CudaModel, SequencesOfAStepGetTheirSoloLogits) {
+  FLASHRT_REQUIRE_GPU();
+  const auto gpu = make_backend("cuda");
+  const std::string name = "pycoder-hybrid-12m";
+  const Reference ref(trained_model_dir(name));
+  const auto m = load_model_on(*gpu, trained_weights(name));
+  SessionOptions so;
+  so.max_ctx = 160;
+  const std::vector<std::vector<int32_t>> prompts = {
+      ref.ids("p0.input_ids"), ref.ids("p2.input_ids"), {5, 6}};
+  std::vector<std::unique_ptr<Session>> solo, together;
+  for (const auto& p : prompts) {
+    solo.push_back(std::make_unique<Session>(*m, *gpu, so));
+    together.push_back(std::make_unique<Session>(*m, *gpu, so));
+    solo.back()->append(p);
+    together.back()->append(p);
+  }
+  StepRunner runner(*m, *gpu, together[0]->arena().layout_ptr(), 8, 3);
+  for (int step = 0; step < 6; ++step) {
+    std::vector<std::vector<int32_t>> next(prompts.size());
+    std::vector<StepInput> in;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const auto l = solo[i]->logits();
+      const auto t = together[i]->logits();
+      const float scale = std::max(1.0f, max_abs(l.data(), l.size()));
+      EXPECT_LE(max_abs_diff(t.data(), l.data(), l.size()), 1e-5f * scale)
+          << "sequence " << i << " step " << step;
+      next[i] = {argmax(l)};
+      solo[i]->append(next[i]);
+      in.push_back({&together[i]->arena(), next[i], together[i]->pos()});
+    }
+    runner.run(in, nullptr, GdnMode::kAuto, &runner);  // recorded once, then replayed
+    for (auto& s : together) s->sync_from_arena();
+  }
+}
 
 TEST(CudaModel, DeviceArenaRestoresByteExactly) {
   FLASHRT_REQUIRE_GPU();

@@ -59,6 +59,7 @@ struct OneSeq {
   std::shared_ptr<uint8_t> mem;
   SeqRows seq;
   StepRows rows;
+  OneSeq(const OneSeq&) = delete;  // rows.seqs points at seq
   OneSeq(Backend& be, int T, int64_t pos0, uint8_t* slot) : seq{0, T} {
     std::vector<int64_t> pos(static_cast<size_t>(T));
     for (int t = 0; t < T; ++t) pos[static_cast<size_t>(t)] = pos0 + t;
