@@ -60,6 +60,16 @@ struct GdnArgs {
   int n_k_heads, n_v_heads, k_dim, v_dim;
   bool tiled_heads;
   GdnMode mode;
+
+  // The same layer from row `first` on (one sequence of a step).
+  GdnArgs from_row(int first) const {
+    GdnArgs a = *this;
+    a.qkv += first * qkv_stride;
+    a.alpha += static_cast<int64_t>(first) * n_v_heads;
+    a.beta += static_cast<int64_t>(first) * n_v_heads;
+    a.out += static_cast<int64_t>(first) * n_v_heads * v_dim;
+    return a;
+  }
 };
 
 // Causal attention of a step's rows over their sequences' KV caches.
@@ -71,6 +81,14 @@ struct AttentionArgs {
   DType kv_dtype;  // F32 or F16
   int n_heads, n_kv_heads, head_dim;
   float scale;
+
+  // The same attention from row `first` on (one sequence of a step).
+  AttentionArgs from_row(int first) const {
+    AttentionArgs a = *this;
+    a.out += static_cast<int64_t>(first) * n_heads * head_dim;
+    a.q += static_cast<int64_t>(first) * n_heads * head_dim;
+    return a;
+  }
 };
 
 class Backend {

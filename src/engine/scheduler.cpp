@@ -150,9 +150,7 @@ std::shared_ptr<TokenStream> Scheduler::submit(RunSpec spec) {
   return start_run(std::make_shared<Sequence>(), std::move(spec));
 }
 
-std::string Scheduler::create_session() {
-  auto s = std::make_shared<Sequence>();
-  std::lock_guard<std::mutex> lock(mu_);
+std::string Scheduler::add_api_session(std::shared_ptr<Sequence> s) {
   if (api_sessions_.size() >= opt_.max_sessions)
     throw EngineError(
         ErrorKind::kLimit,
@@ -161,6 +159,11 @@ std::string Scheduler::create_session() {
   s->id = new_id("sess_");
   api_sessions_[s->id] = s;
   return s->id;
+}
+
+std::string Scheduler::create_session() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return add_api_session(std::make_shared<Sequence>());
 }
 
 std::shared_ptr<TokenStream> Scheduler::run_session(const std::string& id, RunSpec spec) {
@@ -239,15 +242,8 @@ std::string Scheduler::fork(const std::string& id) {
         n->tokens = capsule_tokens(*n->parked);
         n->where = static_cast<int>(Where::kSuspended);
         std::lock_guard<std::mutex> lock(mu_);
-        if (api_sessions_.size() >= opt_.max_sessions)
-          throw EngineError(
-              ErrorKind::kLimit,
-              fmt::format("too many sessions ({}): delete some first", api_sessions_.size()), "",
-              "too_many_sessions");
-        n->id = new_id("sess_");
-        api_sessions_[n->id] = n;
+        nid = add_api_session(n);
         ++suspended_;
-        nid = n->id;
       },
       /*needs_state=*/true);
   return nid;

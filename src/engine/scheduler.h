@@ -140,6 +140,9 @@ class Scheduler {
   void note_tokens(Sequence& s);
   void cache_boundary(std::span<const int32_t> ids, Session& ses);
   std::string new_id(const char* prefix);
+  // Names `s` and lists it as an API session (EngineError kLimit when there are too many).
+  // Called with mu_ held.
+  std::string add_api_session(std::shared_ptr<Sequence> s);
 
   const Model& model_;
   Backend& be_;

@@ -214,15 +214,15 @@ class Qwen35 : public Architecture {
   }
 
   void bind_weights(Model& m, WeightList& out) const override {
-    out.add(kGlobalWeights, m.w, "", "", -1, &m.w.embed);
+    out.add_model(kGlobalWeights, m.w);
     for (int i = 0; i < m.cfg.n_layers; ++i) {
       LayerWeights& l = m.w.layers[static_cast<size_t>(i)];
-      out.add(kNormWeights, l, "blk.{i}.", "{m}layers.{i}.", i);
+      out.add_layer(kNormWeights, l, i);
       if (m.cfg.layers[static_cast<size_t>(i)] == LayerKind::kAttention)
-        out.add(kAttentionWeights, l.attn, "blk.{i}.", "{m}layers.{i}.", i);
+        out.add_layer(kAttentionWeights, l.attn, i);
       else
-        out.add(kGdnWeights, l.gdn, "blk.{i}.", "{m}layers.{i}.", i);
-      out.add(kSwigluMlpWeights, l.mlp, "blk.{i}.", "{m}layers.{i}.", i);
+        out.add_layer(kGdnWeights, l.gdn, i);
+      out.add_layer(kSwigluMlpWeights, l.mlp, i);
     }
   }
 

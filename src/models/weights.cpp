@@ -170,6 +170,10 @@ BoundWeight& WeightList::begin(const char* name, const std::string& gguf, const 
   return b;
 }
 
+void WeightList::add_model(const WeightTable<ModelWeights>& table, ModelWeights& w) {
+  add(table, w, "", "", -1, &w.embed);
+}
+
 void load_weights(Model& m, const TensorSource& src, WeightFormat format) {
   std::unordered_set<std::string> used;
   for (BoundWeight& b : m.weights()) {

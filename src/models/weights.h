@@ -18,6 +18,7 @@ namespace flashrt {
 class GGUFWriter;
 class TensorSource;
 struct Model;
+struct ModelWeights;
 
 // A size a table states shapes in, resolved against the model's config (dim_size).
 enum class Dim : uint8_t {
@@ -166,6 +167,13 @@ class WeightList {
       if (s.gguf_cols) b.gguf_cols = s.gguf_cols(cfg_);
       b.init = s.init;
     }
+  }
+  // The standard places: the model's own weights (embedding, final norm, head) at the top of both
+  // formats, layer i's under "blk.{i}." (GGUF) and "{m}layers.{i}." (HF).
+  void add_model(const WeightTable<ModelWeights>& table, ModelWeights& w);
+  template <class Block>
+  void add_layer(const WeightTable<Block>& table, Block& block, int layer) {
+    add(table, block, "blk.{i}.", "{m}layers.{i}.", layer);
   }
   std::vector<BoundWeight>& items() { return items_; }
 

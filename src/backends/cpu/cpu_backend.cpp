@@ -136,12 +136,9 @@ class CpuBackend : public Backend {
     }
   }
   void attention(const StepRows& r, const AttentionArgs& a) override {
-    const int64_t q_row = static_cast<int64_t>(a.n_heads) * a.head_dim;
     for (size_t i = 0; i < r.seqs.size(); ++i) {
       const SeqRows& s = r.seqs[i];
-      AttentionArgs one = a;
-      one.out += s.first * q_row;
-      one.q += s.first * q_row;
+      const AttentionArgs one = a.from_row(s.first);
       cpu::attention(pool_, one, s.count, r.slots[i] + a.k_cache, r.slots[i] + a.v_cache,
                      r.pos[s.first]);
     }
@@ -158,11 +155,7 @@ class CpuBackend : public Backend {
   void gated_delta_net(const StepRows& r, const GdnArgs& a) override {
     for (size_t i = 0; i < r.seqs.size(); ++i) {
       const SeqRows& s = r.seqs[i];
-      GdnArgs one = a;
-      one.qkv += s.first * a.qkv_stride;
-      one.alpha += static_cast<int64_t>(s.first) * a.n_v_heads;
-      one.beta += static_cast<int64_t>(s.first) * a.n_v_heads;
-      one.out += static_cast<int64_t>(s.first) * a.n_v_heads * a.v_dim;
+      const GdnArgs one = a.from_row(s.first);
       float* S = reinterpret_cast<float*>(r.slots[i] + a.state);
       // The recurrence is exact at every token boundary and costs no more arithmetic than the
       // chunked form on a CPU, so it is the default here.

@@ -235,12 +235,9 @@ class CudaBackend final : public Backend {
     }
   }
   void attention(const StepRows& r, const AttentionArgs& a) override {
-    const int64_t q_row = static_cast<int64_t>(a.n_heads) * a.head_dim;
     for (size_t i = 0; i < r.seqs.size(); ++i) {
       const SeqRows& s = r.seqs[i];
-      AttentionArgs one = a;
-      one.out += s.first * q_row;
-      one.q += s.first * q_row;
+      const AttentionArgs one = a.from_row(s.first);
       const int splits = cuda::attention_splits(sm_count_, one, s.count);
       float* partial = static_cast<float*>(
           reserve(attn_buf_, cuda::attention_partial_floats(one, s.count, splits) * sizeof(float),
@@ -402,11 +399,7 @@ void CudaBackend::gated_delta_net(const StepRows& r, const GdnArgs& a) {
                 "gated delta net: {} value heads over {} key heads", a.n_v_heads, a.n_k_heads);
   for (size_t i = 0; i < r.seqs.size(); ++i) {
     const SeqRows& s = r.seqs[i];
-    GdnArgs one = a;
-    one.qkv += s.first * a.qkv_stride;
-    one.alpha += static_cast<int64_t>(s.first) * a.n_v_heads;
-    one.beta += static_cast<int64_t>(s.first) * a.n_v_heads;
-    one.out += static_cast<int64_t>(s.first) * a.n_v_heads * a.v_dim;
+    const GdnArgs one = a.from_row(s.first);
     const bool chunked =
         a.mode == GdnMode::kChunked || (a.mode == GdnMode::kAuto && s.count >= kGdnChunkedFrom);
     // Key heads too large for the chunked kernel's shared memory run the same recurrence token
