@@ -128,10 +128,8 @@ void rewrite_gguf(const std::string& in, const std::string& out, const std::stri
   for (const auto& [k, v] : f->metadata()) w.set(k, v);
   for (const TensorInfo& t : f->tensors())
     if (t.name != drop) w.add_tensor_bytes(t.name, t.dtype, t.shape, t.data);
-  if (!extra.empty()) {
-    const float one = 1.0f;
-    w.add_tensor_bytes(extra, DType::F32, {1}, &one);
-  }
+  const float one = 1.0f;  // the writer reads it when it writes the file
+  if (!extra.empty()) w.add_tensor_bytes(extra, DType::F32, {1}, &one);
   w.write(out);
 }
 
