@@ -64,7 +64,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--port", o->s.port, "Port (0: any free port, printed at start)")
       ->capture_default_str();
   cmd->add_option("--slots", o->s.scheduler.slots,
-                  "Sequences resident at once (more sessions are suspended to host memory)")
+                  "Sequences resident at once, advancing together in each forward step (more "
+                  "sessions are suspended to host memory)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
   cmd->add_option("--capsule-dir", o->s.capsule_dir,
@@ -75,7 +76,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-sessions", o->s.scheduler.max_sessions, "Open sessions allowed")
       ->capture_default_str();
   cmd->add_option("--prefill-chunk", o->s.scheduler.prefill_chunk,
-                  "Prompt tokens per scheduling step (others' tokens are served in between)")
+                  "Prompt tokens per forward step, shared by the prompts being prefilled (decoding "
+                  "sequences' tokens ride in the same step)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--preempt-after", o->s.scheduler.preempt_after,

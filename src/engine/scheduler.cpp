@@ -72,6 +72,11 @@ struct Scheduler::Job {
   RunResult result;
   Clock::time_point prefill_start, last_token;
   std::exception_ptr error;  // set when the job failed
+  // This round's part in the step: feed prefill[fed, chunk_end) or the pending token (decode).
+  enum class Work { kNone, kPrefill, kDecodeFeed, kSample } work = Work::kNone;
+  size_t chunk_end = 0;
+  std::vector<int32_t> fed_ids;  // what the step feeds (StepInput::ids points here)
+  StepInput in{};
 };
 
 Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
@@ -82,6 +87,10 @@ Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
   for (int i = 0; i < opt_.slots; ++i)
     slots_.push_back(Slot{std::make_unique<Session>(model_, be_, opt_.session), nullptr});
   fingerprint_ = slots_[0].session->fingerprint();
+  // Rows of a step: a token per slot, each prefilling sequence's pending token, the prompt budget.
+  runner_ = std::make_unique<StepRunner>(model_, be_, slots_[0].session->arena().layout_ptr(),
+                                         opt_.prefill_chunk + 2 * opt_.slots, opt_.slots);
+  decode_graph_keys_.resize(static_cast<size_t>(opt_.slots));
   cache_max_ = static_cast<int64_t>(opt_.cache_bytes);
   thread_ = std::thread([this] { loop(); });
 }
@@ -332,48 +341,294 @@ void Scheduler::loop() {
   }
 }
 
+// A round: every sequence with work gets its turn, and all the rows they feed (each decoding
+// sequence's next token, prefill chunks within the step's token budget) go through one forward
+// step. Then each sequence samples from its own logits with its own parameters and RNG.
 void Scheduler::round() {
-  for (auto it = ring_.begin(); it != ring_.end();) {
-    auto sp = *it;
+  ++tick_;
+  // 1. In service order: deleted sessions, slots for those that need one (which may suspend or
+  //    preempt others: nothing is planned yet), operations (snapshot, restore, fork, ...).
+  for (auto& sp : ring_) {
     Sequence& s = *sp;
-    if (!s.queue.empty()) {
-      auto job = s.queue.front();
-      bool done = false;
-      try {
-        if (s.deleted)
-          throw EngineError(ErrorKind::kNotFound, fmt::format("session '{}' was deleted", s.id),
-                            "session_id", "session_not_found");
-        const bool bind =
-            s.slot < 0 && (job->need == Need::kSlot || (job->need == Need::kState && !s.parked));
-        if (bind && !acquire_slot(sp)) {
-          ++it;  // waits for a slot
-          continue;
-        }
-        if (job->is_run) {
-          done = step_run(s, *job);
-        } else {
-          job->op(s);
-          done = true;
-        }
-      } catch (...) {
-        job->error = std::current_exception();
+    if (s.queue.empty()) continue;
+    auto job = s.queue.front();
+    bool done = false;
+    try {
+      if (s.deleted)
+        throw EngineError(ErrorKind::kNotFound, fmt::format("session '{}' was deleted", s.id),
+                          "session_id", "session_not_found");
+      const bool bind =
+          s.slot < 0 && (job->need == Need::kSlot || (job->need == Need::kState && !s.parked));
+      if (bind && !acquire_slot(sp)) continue;  // waits for a slot
+      if (!job->is_run) {
+        job->op(s);
         done = true;
       }
-      if (s.slot >= 0) ++s.turns;
-      if (done) {
-        s.queue.pop_front();
-        job_over(s, *job);
-      }
+    } catch (...) {
+      job->error = std::current_exception();
+      done = true;
     }
+    if (done) finish_job(s);
+  }
+  // 2. What each resident run feeds in this round's step.
+  std::vector<std::shared_ptr<Sequence>> runs;
+  for (auto& sp : ring_) {
+    Sequence& s = *sp;
+    if (s.queue.empty() || s.slot < 0 || !s.queue.front()->is_run) continue;
+    Job& j = *s.queue.front();
+    bool done = false;
+    try {
+      done = plan_run(s, j);
+    } catch (...) {
+      j.error = std::current_exception();
+      done = true;
+    }
+    if (done)
+      finish_job(s);
+    else if (j.work != Job::Work::kNone)
+      runs.push_back(sp);
+  }
+
+  // 3. One step over every row, then each sequence's part of the result.
+  budget_rows(runs);
+  run_step(runs);
+  for (auto& sp : runs) {
+    Sequence& s = *sp;
+    Job& j = *s.queue.front();
+    bool done = false;
+    try {
+      done = after_step(s, j);
+    } catch (...) {
+      j.error = std::current_exception();
+      done = true;
+    }
+    j.work = Job::Work::kNone;
+    if (done) finish_job(s);
+  }
+
+  // 4. Sequences without work leave the ring; request-scoped ones give their slot back.
+  for (auto it = ring_.begin(); it != ring_.end();) {
+    Sequence& s = **it;
+    if (s.slot >= 0) ++s.turns;
     if (s.queue.empty()) {
       s.in_ring = false;
-      s.last_used = ++tick_;
+      s.last_used = tick_;
       if (s.id.empty()) release(s);  // a request-scoped sequence is finished with its slot
       it = ring_.erase(it);
     } else {
       ++it;
     }
   }
+}
+
+void Scheduler::finish_job(Sequence& s) {
+  auto job = s.queue.front();
+  s.queue.pop_front();
+  job_over(s, *job);
+}
+
+// Gives the prefill chunks what is left of the step's token budget after the decode rows, in
+// service order; a chunk that gets nothing waits for the next round.
+void Scheduler::budget_rows(std::vector<std::shared_ptr<Sequence>>& runs) {
+  int64_t left = opt_.prefill_chunk;
+  for (auto& sp : runs) {
+    Job& j = *sp->queue.front();
+    if (j.work != Job::Work::kPrefill) continue;
+    Session& ses = *slots_[sp->slot].session;
+    const size_t begin = j.fed;
+    size_t end = std::min(j.chunk_end, begin + static_cast<size_t>(std::max<int64_t>(left, 0)));
+    // The chunked Gated DeltaNet is exact at absolute multiples of 64: a chunk that does not end
+    // the prompt ends on one, so a sequence's bits do not depend on what shared its steps.
+    if (opt_.session.gdn_mode == GdnMode::kChunked && end < j.spec.prefill.size()) {
+      const int64_t first = ses.pos() + (ses.pending() >= 0 ? 1 : 0);
+      const int64_t stop = (first + static_cast<int64_t>(end - begin)) / 64 * 64;
+      end = stop > first ? begin + static_cast<size_t>(stop - first) : begin;
+    }
+    if (end <= begin) {
+      j.work = Job::Work::kNone;  // no room this round
+      continue;
+    }
+    j.chunk_end = end;
+    left -= static_cast<int64_t>(end - begin);
+  }
+  std::erase_if(runs, [](const auto& sp) { return sp->queue.front()->work == Job::Work::kNone; });
+}
+
+void Scheduler::run_step(std::vector<std::shared_ptr<Sequence>>& runs) {
+  std::vector<StepInput> in;
+  std::vector<Sequence*> fed;
+  for (auto& sp : runs) {
+    Job& j = *sp->queue.front();
+    if (j.work == Job::Work::kSample) continue;  // its logits are there already
+    Session& ses = *slots_[sp->slot].session;
+    const std::span<const int32_t> prefill(j.spec.prefill);
+    try {
+      j.in = j.work == Job::Work::kPrefill
+                 ? ses.step_input(prefill.subspan(j.fed, j.chunk_end - j.fed), j.fed_ids)
+                 : ses.step_input({}, j.fed_ids);
+    } catch (...) {
+      j.error = std::current_exception();
+      j.work = Job::Work::kNone;
+      continue;
+    }
+    in.push_back(j.in);
+    fed.push_back(sp.get());
+  }
+  // Finished or failed while preparing: out of this round.
+  std::erase_if(runs, [](const auto& sp) {
+    const Job& j = *sp->queue.front();
+    return j.work == Job::Work::kNone && !j.error;
+  });
+  if (in.empty()) return;
+  bool decode_only = true;
+  for (const StepInput& x : in) decode_only = decode_only && x.ids.size() == 1;
+  // Decode steps have one shape per batch size: a GPU records each once and replays it on
+  // whichever slots the step then has.
+  const void* key = decode_only ? &decode_graph_keys_[in.size() - 1] : nullptr;
+  try {
+    runner_->run(in, nullptr, opt_.session.gdn_mode, key);
+    ++stats_.steps;
+    stats_.step_sequences += in.size();
+    for (const StepInput& x : in) stats_.step_rows += x.ids.size();
+  } catch (...) {
+    for (Sequence* s : fed) s->queue.front()->error = std::current_exception();
+  }
+}
+
+bool Scheduler::plan_run(Sequence& s, Job& j) {
+  Session& ses = *slots_[s.slot].session;
+  RunSpec& sp = j.spec;
+  const std::span<const int32_t> prefill(sp.prefill);
+  if (j.stream->cancelled() && (s.id.empty() || j.phase == Job::Phase::kDecode)) {
+    finish_run(s, j, "cancelled");
+    return true;
+  }
+  if (j.phase == Job::Phase::kStart) {
+    const int64_t held = session_tokens(ses);
+    if (held + static_cast<int64_t>(prefill.size()) > ses.max_ctx())
+      throw EngineError(
+          ErrorKind::kInvalid,
+          fmt::format("{} prompt tokens{} exceed the context size {}", prefill.size(),
+                      held ? fmt::format(" after the session's {}", held) : "", ses.max_ctx()),
+          "prompt", "context_length_exceeded");
+    j.result.prompt_tokens = held + static_cast<int64_t>(prefill.size());
+    stats_.prompt_tokens += prefill.size();
+    if (sp.use_cache && held == 0 && !prefill.empty()) {
+      j.from_empty = true;
+      if (auto hit = cache_.lookup(prefill)) {
+        ses.restore(hit->capsule);
+        j.fed = hit->tokens;
+        j.result.cached_tokens = static_cast<int64_t>(hit->tokens);
+        ++stats_.cache_hits;
+        stats_.cache_tokens_reused += hit->tokens;
+      } else {
+        ++stats_.cache_misses;
+      }
+    }
+    if (sp.seed)
+      ses.seed(*sp.seed);
+    else if (j.result.cached_tokens > 0)
+      ses.seed(0);  // as an empty session starts: a hit must not inherit another request's RNG
+    j.phase = Job::Phase::kPrefill;
+    j.prefill_start = Clock::now();
+  }
+  if (j.phase == Job::Phase::kPrefill) {
+    if (j.fed < prefill.size()) {
+      size_t end = std::min(prefill.size(), j.fed + static_cast<size_t>(opt_.prefill_chunk));
+      for (size_t cp : sp.cache_points)
+        if (cp > j.fed && cp < end) end = cp;  // stop at the boundary to cache it
+      j.work = Job::Work::kPrefill;
+      j.chunk_end = end;
+      return false;
+    }
+    if (start_decode(s, j)) return true;
+  }
+  return plan_token(s, j);
+}
+
+// The prompt is in: decoding starts (or the run ends, when it generates nothing).
+bool Scheduler::start_decode(Sequence& s, Job& j) {
+  stats_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
+  j.phase = Job::Phase::kDecode;
+  if (j.spec.max_tokens <= 0) {
+    finish_run(s, j, "length");
+    return true;
+  }
+  j.dec.emplace(tok_, /*skip_special=*/true);
+  j.stop.emplace(j.spec.stop_strings);
+  return false;
+}
+
+// Plans the next token: feed the pending one in this round's step, or sample right away.
+bool Scheduler::plan_token(Sequence& s, Job& j) {
+  Session& ses = *slots_[s.slot].session;
+  if (ses.pending() < 0 && ses.pos() == 0)
+    throw EngineError(ErrorKind::kInvalid,
+                      "the session is empty: append text or ids before generating", "",
+                      "empty_session");
+  if (ses.pending() >= 0 && ses.pos() + 1 > ses.max_ctx()) {  // no room to feed the last token
+    finish_run(s, j, "length");
+    return true;
+  }
+  j.work = ses.pending() >= 0 ? Job::Work::kDecodeFeed : Job::Work::kSample;
+  return false;
+}
+
+bool Scheduler::after_step(Sequence& s, Job& j) {
+  if (j.error) std::rethrow_exception(j.error);
+  Session& ses = *slots_[s.slot].session;
+  RunSpec& sp = j.spec;
+  if (j.work == Job::Work::kPrefill) {
+    ses.step_done(j.in, /*sampling=*/false);
+    const size_t end = j.chunk_end;
+    stats_.prefill_tokens += end - j.fed;
+    j.result.prefilled_tokens += static_cast<int64_t>(end - j.fed);
+    j.fed = end;
+    note_tokens(s);
+    const std::span<const int32_t> prefill(sp.prefill);
+    const bool point =
+        std::find(sp.cache_points.begin(), sp.cache_points.end(), end) != sp.cache_points.end();
+    if (j.from_empty && (end == prefill.size() || point)) cache_boundary(prefill.first(end), ses);
+    if (j.fed < prefill.size()) return false;
+    if (start_decode(s, j)) return true;
+    if (plan_token(s, j)) return true;  // its first token comes from these logits
+  } else if (j.work == Job::Work::kDecodeFeed) {
+    ses.step_done(j.in, /*sampling=*/true);
+  }
+  return emit_token(s, j, ses.sample(sp.params));
+}
+
+// Streams a sampled token and ends the run at a stop or the limit.
+bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t) {
+  RunSpec& sp = j.spec;
+  const auto now = Clock::now();
+  if (j.result.completion_tokens == 0)
+    stats_.ttft.observe(std::chrono::duration<double>(now - sp.received).count());
+  else
+    stats_.inter_token.observe(std::chrono::duration<double>(now - j.last_token).count());
+  j.last_token = now;
+  ++j.result.completion_tokens;
+  ++j.stream->generated;
+  ++stats_.generated_tokens;
+  j.result.ids.push_back(t);
+  note_tokens(s);
+  if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
+    j.stream->push({"", {t}});
+    finish_run(s, j, "stop");
+    return true;
+  }
+  std::string text = j.stop->push(j.dec->push(t));
+  j.result.text += text;
+  j.stream->push({std::move(text), {t}});
+  if (j.stop->stopped()) {
+    finish_run(s, j, "stop");
+    return true;
+  }
+  if (j.result.completion_tokens >= sp.max_tokens) {
+    finish_run(s, j, "length");
+    return true;
+  }
+  return false;
 }
 
 void Scheduler::job_failed(Job& j, const ErrorInfo& e) {
@@ -486,109 +741,6 @@ void Scheduler::cache_boundary(std::span<const int32_t> ids, Session& ses) {
   cache_bytes_ = static_cast<int64_t>(cache_.bytes());
   cache_entries_ = static_cast<int64_t>(cache_.entries());
   cache_evictions_ = static_cast<int64_t>(cache_.evictions());
-}
-
-bool Scheduler::step_run(Sequence& s, Job& j) {
-  Session& ses = *slots_[s.slot].session;
-  RunSpec& sp = j.spec;
-  const std::span<const int32_t> prefill(sp.prefill);
-  if (j.stream->cancelled() && (s.id.empty() || j.phase == Job::Phase::kDecode)) {
-    finish_run(s, j, "cancelled");
-    return true;
-  }
-  if (j.phase == Job::Phase::kStart) {
-    const int64_t held = session_tokens(ses);
-    if (held + static_cast<int64_t>(prefill.size()) > ses.max_ctx())
-      throw EngineError(
-          ErrorKind::kInvalid,
-          fmt::format("{} prompt tokens{} exceed the context size {}", prefill.size(),
-                      held ? fmt::format(" after the session's {}", held) : "", ses.max_ctx()),
-          "prompt", "context_length_exceeded");
-    j.result.prompt_tokens = held + static_cast<int64_t>(prefill.size());
-    stats_.prompt_tokens += prefill.size();
-    if (sp.use_cache && held == 0 && !prefill.empty()) {
-      j.from_empty = true;
-      if (auto hit = cache_.lookup(prefill)) {
-        ses.restore(hit->capsule);
-        j.fed = hit->tokens;
-        j.result.cached_tokens = static_cast<int64_t>(hit->tokens);
-        ++stats_.cache_hits;
-        stats_.cache_tokens_reused += hit->tokens;
-      } else {
-        ++stats_.cache_misses;
-      }
-    }
-    if (sp.seed)
-      ses.seed(*sp.seed);
-    else if (j.result.cached_tokens > 0)
-      ses.seed(0);  // as an empty session starts: a hit must
-                    // not inherit another request's RNG
-    j.phase = Job::Phase::kPrefill;
-    j.prefill_start = Clock::now();
-  }
-  if (j.phase == Job::Phase::kPrefill) {
-    if (j.fed < prefill.size()) {
-      size_t end = std::min(prefill.size(), j.fed + static_cast<size_t>(opt_.prefill_chunk));
-      for (size_t cp : sp.cache_points)
-        if (cp > j.fed && cp < end) end = cp;  // stop at the boundary to cache it
-      ses.append(prefill.subspan(j.fed, end - j.fed));
-      stats_.prefill_tokens += end - j.fed;
-      j.result.prefilled_tokens += static_cast<int64_t>(end - j.fed);
-      j.fed = end;
-      note_tokens(s);
-      const bool point =
-          std::find(sp.cache_points.begin(), sp.cache_points.end(), end) != sp.cache_points.end();
-      if (j.from_empty && (end == prefill.size() || point)) cache_boundary(prefill.first(end), ses);
-      if (j.fed < prefill.size()) return false;
-    }
-    stats_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
-    j.phase = Job::Phase::kDecode;
-    if (sp.max_tokens <= 0) {
-      finish_run(s, j, "length");
-      return true;
-    }
-    j.dec.emplace(tok_, /*skip_special=*/true);
-    j.stop.emplace(sp.stop_strings);
-    return false;
-  }
-  // One token.
-  const int32_t pending = ses.pending();
-  if (pending < 0 && ses.pos() == 0)
-    throw EngineError(ErrorKind::kInvalid,
-                      "the session is empty: append text or ids before generating", "",
-                      "empty_session");
-  if (pending >= 0 && ses.pos() + 1 > ses.max_ctx()) {  // no room to feed the last token
-    finish_run(s, j, "length");
-    return true;
-  }
-  const int32_t t = ses.next_token(sp.params);
-  const auto now = Clock::now();
-  if (j.result.completion_tokens == 0)
-    stats_.ttft.observe(std::chrono::duration<double>(now - sp.received).count());
-  else
-    stats_.inter_token.observe(std::chrono::duration<double>(now - j.last_token).count());
-  j.last_token = now;
-  ++j.result.completion_tokens;
-  ++j.stream->generated;
-  ++stats_.generated_tokens;
-  j.result.ids.push_back(t);
-  if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
-    j.stream->push({"", {t}});
-    finish_run(s, j, "stop");
-    return true;
-  }
-  std::string text = j.stop->push(j.dec->push(t));
-  j.result.text += text;
-  j.stream->push({std::move(text), {t}});
-  if (j.stop->stopped()) {
-    finish_run(s, j, "stop");
-    return true;
-  }
-  if (j.result.completion_tokens >= sp.max_tokens) {
-    finish_run(s, j, "length");
-    return true;
-  }
-  return false;
 }
 
 void Scheduler::finish_run(Sequence& s, Job& j, const char* reason) {

@@ -45,8 +45,10 @@ struct SchedulerOptions {
   int slots = 4;
   SessionOptions session;
   size_t cache_bytes = size_t{256} << 20;  // prefix-cache budget (0 disables it)
-  int prefill_chunk = 256;                 // prompt tokens per step
-  int preempt_after = 32;                  // steps a sequence keeps its slot before preemption
+  // Prompt tokens per step, in all: prefill chunks share what the decoding sequences' rows leave,
+  // so a long prompt is absorbed without stalling the others' tokens.
+  int prefill_chunk = 256;
+  int preempt_after = 32;  // steps a sequence keeps its slot before preemption
   size_t max_sessions = 1024;
 };
 
@@ -129,7 +131,16 @@ class Scheduler {
 
   void loop();
   void round();
-  bool step_run(Sequence& s, Job& j);  // one prefill chunk or one token; true when the run is over
+  void finish_job(Sequence& s);  // pops the front job and reports it
+  // Run jobs, in three parts around the round's step: what a sequence feeds (true: the run is
+  // over), the token budget shared out, the step itself, then what the fed rows give.
+  bool plan_run(Sequence& s, Job& j);
+  bool start_decode(Sequence& s, Job& j);
+  bool plan_token(Sequence& s, Job& j);
+  void budget_rows(std::vector<std::shared_ptr<Sequence>>& runs);
+  void run_step(std::vector<std::shared_ptr<Sequence>>& runs);
+  bool after_step(Sequence& s, Job& j);
+  bool emit_token(Sequence& s, Job& j, int32_t t);
   void finish_run(Sequence& s, Job& j, const char* reason);
   void job_failed(Job& j, const ErrorInfo& e);
   void job_over(Sequence& s, Job& j);
@@ -153,6 +164,8 @@ class Scheduler {
 
   // ---- scheduler thread only ----
   std::vector<Slot> slots_;
+  std::unique_ptr<StepRunner> runner_;         // the rounds' steps, over all slots
+  std::vector<char> decode_graph_keys_;        // one recording key per decode batch size
   std::list<std::shared_ptr<Sequence>> ring_;  // sequences with work, in service order
   PrefixCache cache_;
   uint64_t tick_ = 0;

@@ -36,6 +36,8 @@ struct SchedulerStats {
   std::atomic<uint64_t> cache_hits{0}, cache_misses{0}, cache_tokens_reused{0}, cache_inserts{0};
   std::atomic<uint64_t> suspensions{0}, resumptions{0}, preemptions{0};
   std::atomic<uint64_t> generations{0}, cancelled{0};
+  // Forward steps, and the sequences and rows they carried (sequences / steps = the mean batch).
+  std::atomic<uint64_t> steps{0}, step_sequences{0}, step_rows{0};
 };
 
 // Levels read from the scheduler when asked.

@@ -82,7 +82,7 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
-void Session::feed(std::span<const int32_t> ids, bool pending_first) {
+void Session::check_feed(std::span<const int32_t> ids) const {
   for (int32_t id : ids)
     FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",
                   id, model_.cfg.vocab - 1);
@@ -90,6 +90,29 @@ void Session::feed(std::span<const int32_t> ids, bool pending_first) {
       pos_ + static_cast<int64_t>(ids.size()) <= opt_.max_ctx,
       "context full: {} tokens in the slot + {} new exceed the context size {} (raise --ctx)", pos_,
       ids.size(), opt_.max_ctx);
+}
+
+StepInput Session::step_input(std::span<const int32_t> ids, std::vector<int32_t>& buf) const {
+  buf.clear();
+  if (pending_ >= 0) buf.push_back(pending_);
+  buf.insert(buf.end(), ids.begin(), ids.end());
+  FLASHRT_CHECK(!buf.empty(), "internal: a step of no tokens");
+  check_feed(buf);
+  return {arena_.get(), buf, pos_};
+}
+
+void Session::step_done(const StepInput& in, bool sampling) {
+  FLASHRT_CHECK(in.slot == arena_.get() && in.pos == pos_, "internal: a step of another boundary");
+  pos_ += static_cast<int64_t>(in.ids.size());
+  if (pending_ < 0) return;
+  if (sampling)
+    pending_ = -1;  // sample() writes meta.pending next
+  else
+    set_pending(-1);
+}
+
+void Session::feed(std::span<const int32_t> ids, bool pending_first) {
+  check_feed(ids);
   for (size_t i = 0; i < ids.size(); i += static_cast<size_t>(opt_.max_batch)) {
     const size_t n = std::min(ids.size() - i, static_cast<size_t>(opt_.max_batch));
     run(std::span<const int32_t>(ids.data() + i, n), nullptr);
@@ -145,7 +168,11 @@ std::vector<int32_t> Session::tokens() const {
 
 int32_t Session::next_token(const SamplerParams& p) {
   // The pending token is fed first; sample() below then overwrites meta.pending.
-  if (pending_ >= 0) feed({&pending_, 1}, /*pending_first=*/false);
+  if (pending_ >= 0) {
+    const int32_t fed = pending_;
+    feed({&fed, 1}, /*pending_first=*/false);
+    pending_ = -1;
+  }
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
   try {
     return sample(p);
@@ -157,6 +184,8 @@ int32_t Session::next_token(const SamplerParams& p) {
 
 // Samples from the pending logits and makes the token pending (in the arena and the mirror).
 int32_t Session::sample(const SamplerParams& p) {
+  FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
+  FLASHRT_CHECK(pending_ < 0, "internal: sampling with a token pending");
   if (p.is_greedy() && p.logit_bias.empty() && p.repeat_penalty == 1.0f) {
     // Plain greedy needs no host copy of the logits; the backend writes the token into the slot.
     pending_ = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab,

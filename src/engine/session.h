@@ -74,6 +74,19 @@ class Session {
   GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
                           const std::function<bool(int32_t)>& on_token = nullptr);
 
+  // ---- steps run outside the session: the scheduler advances several sessions in one step of
+  // its own StepRunner (continuous batching) ----
+  // The input of a step feeding `ids` after any pending token. The fed ids are put in `buf`,
+  // which must live until the step has run. Checks ids and room as append() does.
+  StepInput step_input(std::span<const int32_t> ids, std::vector<int32_t>& buf) const;
+  // After that step ran: the session's mirrors catch up with its slot and a fed pending token is
+  // no longer pending. With `sampling` the caller samples next (sample() rewrites meta.pending);
+  // otherwise meta.pending is cleared here.
+  void step_done(const StepInput& in, bool sampling);
+  // Samples the next token from the logits of the last fed token; it becomes pending. (next_token
+  // is "feed the pending token, then sample".)
+  int32_t sample(const SamplerParams& p);
+
   void seed(uint64_t seed);
   void reset();  // back to an empty boundary (position 0)
   // The tokens of the boundary: the fed ones, then the pending one if any.
@@ -105,7 +118,7 @@ class Session {
   void feed(std::span<const int32_t> ids, bool pending_first);
   void run(std::span<const int32_t> ids, float* all_logits);
   void set_pending(int32_t id);
-  int32_t sample(const SamplerParams& p);
+  void check_feed(std::span<const int32_t> ids) const;
 
   const Model& model_;
   Backend& be_;

@@ -56,6 +56,12 @@ std::string Metrics::render(const SchedulerStats& st, const SchedulerGauges& g,
           st.prefill_tokens);
   counter(s, "flashrt_generated_tokens_total", "Tokens generated.", st.generated_tokens);
   counter(s, "flashrt_generations_total", "Generations finished.", st.generations);
+  counter(s, "flashrt_steps_total", "Forward steps (each advances every sequence it carries).",
+          st.steps);
+  counter(s, "flashrt_step_sequences_total",
+          "Sequences carried by forward steps (divided by steps: the mean batch).",
+          st.step_sequences);
+  counter(s, "flashrt_step_rows_total", "Token rows carried by forward steps.", st.step_rows);
   counter(s, "flashrt_generations_cancelled_total",
           "Generations cancelled (interrupt or client gone).", st.cancelled);
   counter(s, "flashrt_prefix_cache_hits_total",

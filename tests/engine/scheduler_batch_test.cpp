@@ -1,0 +1,109 @@
+// Continuous batching in the scheduler: runs submitted at once, and runs joining and leaving while
+// others decode, advance together in shared forward steps, and every run's tokens are the ones a
+// lone Session gives for the same prompt, parameters and seed (greedy and sampled), on the dense
+// and the hybrid model.
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "engine/scheduler.h"
+#include "models/model_fixtures.h"
+#include "tokenizer/gguf_vocab.h"
+
+namespace flashrt::testing {
+namespace {
+
+struct RunCase {
+  std::vector<int32_t> prompt;
+  int max_tokens;
+  SamplerParams params;
+  uint64_t seed;
+};
+
+std::vector<int32_t> solo(const Model& m, Backend& be, const SessionOptions& o, const RunCase& r) {
+  Session s(m, be, o);
+  s.seed(r.seed);
+  s.append(r.prompt);
+  return s.generate(r.max_tokens, r.params, {}).tokens;
+}
+
+SamplerParams sampled(float temperature) {
+  SamplerParams p;
+  p.temperature = temperature;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  return p;
+}
+
+RunSpec spec_of(const RunCase& r) {
+  RunSpec sp;
+  sp.prefill = r.prompt;
+  sp.max_tokens = r.max_tokens;
+  sp.params = r.params;
+  sp.seed = r.seed;
+  return sp;
+}
+
+class SchedulerBatch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
+  const std::string dir = trained_model_dir(GetParam());
+  const auto be = make_cpu_backend();
+  const auto model = load_model(dir, *be);
+  const Reference ref(dir);
+  SchedulerOptions opt;
+  opt.slots = 4;
+  opt.session.max_ctx = 256;
+  opt.prefill_chunk = 16;  // prompts take several steps, alongside the others' decoding
+  opt.cache_bytes = 0;
+
+  std::vector<RunCase> runs = {
+      {ref.ids("p0.input_ids"), 40, SamplerParams::greedy(), 1},
+      {ref.ids("p1.input_ids"), 12, sampled(0.9f), 7},
+      {ref.ids("p2.input_ids"), 30, sampled(1.2f), 8},
+      {std::vector<int32_t>(50, 3), 25, SamplerParams::greedy(), 2},
+  };
+  // Joining later, while the first ones decode: a long prompt and two short runs.
+  std::vector<int32_t> long_prompt;
+  for (int i = 0; i < 3; ++i) {
+    const auto p = ref.ids("p2.input_ids");
+    long_prompt.insert(long_prompt.end(), p.begin(), p.end());
+  }
+  runs.push_back({long_prompt, 20, sampled(0.8f), 9});
+  runs.push_back({ref.ids("p1.input_ids"), 5, SamplerParams::greedy(), 3});
+  runs.push_back({ref.ids("p0.input_ids"), 18, sampled(1.0f), 11});
+
+  // Alone first: the backend (and the thread pool) belong to the scheduler's thread once it runs.
+  std::vector<std::vector<int32_t>> alone;
+  for (const RunCase& r : runs) alone.push_back(solo(*model, *be, opt.session, r));
+  Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+  std::vector<std::shared_ptr<TokenStream>> streams;
+  for (size_t i = 0; i < 4; ++i) streams.push_back(sched.submit(spec_of(runs[i])));
+  // Wait until the first run has tokens, then add the rest one by one.
+  std::vector<StreamChunk> ignored;
+  while (streams[0]->generated.load() < 3) streams[0]->wait(&ignored, std::chrono::milliseconds(5));
+  for (size_t i = 4; i < runs.size(); ++i) {
+    streams.push_back(sched.submit(spec_of(runs[i])));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+
+  for (size_t i = 0; i < runs.size(); ++i)
+    EXPECT_EQ(streams[i]->result().ids, alone[i]) << "run " << i;
+  // They did share steps: fewer steps than tokens fed, several sequences per step.
+  const SchedulerStats& st = sched.stats();
+  EXPECT_GT(st.step_sequences.load(), st.steps.load() * 3 / 2)
+      << st.step_sequences.load() << " sequences in " << st.steps.load() << " steps";
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, SchedulerBatch,
+                         ::testing::Values("pycoder-hybrid-12m", "pycoder-dense-7m"),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+
+}  // namespace
+}  // namespace flashrt::testing
