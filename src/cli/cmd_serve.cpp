@@ -80,8 +80,10 @@ void register_serve(CLI::App& app) {
                   "sequences' tokens ride in the same step)")
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
-  cmd->add_option("--preempt-after", o->s.scheduler.preempt_after,
-                  "Steps a running sequence keeps its slot while others wait (0: never preempt)")
+  cmd->add_option(
+         "--preempt-after", o->s.scheduler.preempt_after,
+         "Steps a running sequence keeps its slot while others wait; each run is preempted at "
+         "most once (0: never preempt)")
       ->capture_default_str();
   cmd->add_option("--http-threads", o->s.http_threads, "Connections served at once")
       ->capture_default_str();

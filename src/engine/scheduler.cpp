@@ -74,6 +74,7 @@ struct Scheduler::Job {
   std::exception_ptr error;  // set when the job failed
   // This round's part in the step: feed prefill[fed, chunk_end) or the pending token (decode).
   enum class Work { kNone, kPrefill, kDecodeFeed, kSample } work = Work::kNone;
+  bool preempted = false;  // suspended once to give its slot to a waiting run
   size_t chunk_end = 0;
   std::vector<int32_t> fed_ids;  // what the step feeds (StepInput::ids points here)
   StepInput in{};
@@ -670,14 +671,21 @@ bool Scheduler::acquire_slot(const std::shared_ptr<Sequence>& sp) {
     }
     if (idx >= 0) park(slots_[idx]);
   }
-  if (idx < 0 && opt_.preempt_after > 0) {  // preempt the one that has had its slot longest
+  if (idx < 0 && opt_.preempt_after > 0) {
+    // Preempt the run that has held its slot longest, once it has had preempt_after steps, and
+    // only a run not preempted before: every run is suspended at most once, so more streams than
+    // slots cost at most one suspend and one resume per run instead of one per time slice.
     int most = opt_.preempt_after - 1;
-    for (size_t i = 0; i < slots_.size(); ++i)
-      if (slots_[i].owner->turns > most) {
-        most = slots_[i].owner->turns;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      const Sequence& o = *slots_[i].owner;
+      const bool spared = !o.queue.empty() && o.queue.front()->preempted;
+      if (!spared && o.turns > most) {
+        most = o.turns;
         idx = static_cast<int>(i);
       }
+    }
     if (idx >= 0) {
+      if (auto& q = slots_[idx].owner->queue; !q.empty()) q.front()->preempted = true;
       park(slots_[idx]);
       ++stats_.preemptions;
     }

@@ -9,9 +9,10 @@
 // thread serves the sequences that have work in turn, one step each per round: a step is one
 // prefill chunk or one generated token, so a long prompt never stalls the others' streams. A
 // sequence that needs a slot takes a free one, else suspends the least recently used idle session,
-// else preempts (suspends) the sequence that has held its slot the longest once it has had
-// `preempt_after` steps; suspended sequences resume exactly where they were (capsules are whole
-// boundaries, the sampler's RNG included).
+// else preempts (suspends) the run that has held its slot the longest once it has had
+// `preempt_after` steps and was not preempted before (each run is suspended at most once);
+// suspended sequences resume exactly where they were (capsules are whole boundaries, the sampler's
+// RNG included).
 #pragma once
 #include <atomic>
 #include <chrono>

@@ -96,6 +96,31 @@ TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
       << st.step_sequences.load() << " sequences in " << st.steps.load() << " steps";
 }
 
+TEST(SchedulerPreemption, MoreRunsThanSlotsSuspendEachRunAtMostOnce) {
+  // Three 120-token runs on two slots with a short time slice: without the rule a waiting run
+  // would preempt every 4 steps (dozens of suspend/resume copies); with it, at most one per run.
+  const std::string dir = trained_model_dir("pycoder-dense-7m");
+  const auto be = make_cpu_backend();
+  const auto model = load_model(dir, *be);
+  SchedulerOptions opt;
+  opt.slots = 2;
+  opt.preempt_after = 4;
+  opt.session.max_ctx = 256;
+  opt.cache_bytes = 0;
+  const std::vector<RunCase> runs = {{{3, 4, 5}, 120, SamplerParams::greedy(), 1},
+                                     {{6, 7}, 120, sampled(0.9f), 2},
+                                     {{8}, 120, sampled(1.1f), 3}};
+  std::vector<std::vector<int32_t>> alone;
+  for (const RunCase& r : runs) alone.push_back(solo(*model, *be, opt.session, r));
+  Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+  std::vector<std::shared_ptr<TokenStream>> streams;
+  for (const RunCase& r : runs) streams.push_back(sched.submit(spec_of(r)));
+  for (size_t i = 0; i < runs.size(); ++i)
+    EXPECT_EQ(streams[i]->result().ids, alone[i]) << "run " << i;
+  EXPECT_GE(sched.stats().preemptions.load(), 1u);
+  EXPECT_LE(sched.stats().preemptions.load(), runs.size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, SchedulerBatch,
                          ::testing::Values("pycoder-hybrid-12m", "pycoder-dense-7m"),
                          [](const auto& info) {
