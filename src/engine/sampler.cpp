@@ -54,17 +54,21 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
   std::vector<float> logits(logits_in.begin(), logits_in.end());
   for (const auto& [id, bias] : p.logit_bias)
     if (id >= 0 && static_cast<size_t>(id) < V) logits[static_cast<size_t>(id)] += bias;
-  if (p.repeat_penalty != 1.0f && p.repeat_last_n != 0) {
+  if (p.uses_recent()) {
     const size_t n = p.repeat_last_n < 0
                          ? recent.size()
                          : std::min(recent.size(), static_cast<size_t>(p.repeat_last_n));
     std::vector<int32_t> seen(recent.end() - static_cast<std::ptrdiff_t>(n), recent.end());
     std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-    for (int32_t id : seen) {
+    for (size_t i = 0; i < seen.size();) {
+      const int32_t id = seen[i];
+      size_t count = 1;
+      while (i + count < seen.size() && seen[i + count] == id) ++count;
+      i += count;
       if (id < 0 || static_cast<size_t>(id) >= V) continue;
       float& l = logits[static_cast<size_t>(id)];
-      l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+      if (p.repeat_penalty != 1.0f) l = l > 0 ? l / p.repeat_penalty : l * p.repeat_penalty;
+      l -= p.presence_penalty + p.frequency_penalty * static_cast<float>(count);
     }
   }
   if (p.is_greedy()) return argmax(logits);

@@ -15,7 +15,10 @@ struct SamplerParams {
   float top_p = 0.95f;          // 1 = off
   float min_p = 0.05f;          // 0 = off
   float repeat_penalty = 1.0f;  // 1 = off
-  int repeat_last_n = 64;       // how many recent tokens the penalty looks at
+  // OpenAI's penalties: logit -= presence * (count > 0) + frequency * count, counting each token in
+  // the same recent window.
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f;  // 0 = off
+  int repeat_last_n = 64;  // how many recent tokens the penalties look at (-1: all)
   // Added to the logits before anything else (OpenAI's logit_bias); -inf bans a token.
   std::vector<std::pair<int32_t, float>> logit_bias;
 
@@ -25,6 +28,11 @@ struct SamplerParams {
     return p;
   }
   bool is_greedy() const { return temperature <= 0; }
+  // Whether sampling reads the recent tokens.
+  bool uses_recent() const {
+    return repeat_last_n != 0 &&
+           (repeat_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f);
+  }
 };
 
 // xoshiro256** state.

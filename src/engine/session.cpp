@@ -186,7 +186,7 @@ int32_t Session::next_token(const SamplerParams& p) {
 int32_t Session::sample(const SamplerParams& p) {
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
   FLASHRT_CHECK(pending_ < 0, "internal: sampling with a token pending");
-  if (p.is_greedy() && p.logit_bias.empty() && p.repeat_penalty == 1.0f) {
+  if (p.is_greedy() && p.logit_bias.empty() && !p.uses_recent()) {
     // Plain greedy needs no host copy of the logits; the backend writes the token into the slot.
     pending_ = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab,
                           arena_->region_as<int32_t>(regions::kPending));
@@ -194,7 +194,7 @@ int32_t Session::sample(const SamplerParams& p) {
   }
   const std::vector<float> l = logits();
   std::vector<int32_t> recent;
-  if (!p.is_greedy() && p.repeat_penalty != 1.0f) {
+  if (p.uses_recent()) {
     const int64_t n = p.repeat_last_n < 0 ? pos_ : std::min<int64_t>(pos_, p.repeat_last_n);
     recent.resize(static_cast<size_t>(n));
     be_.to_host(recent.data(), arena_->region_as<int32_t>(regions::kTokens) + (pos_ - n),

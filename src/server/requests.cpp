@@ -86,9 +86,10 @@ SamplingRequest parse_sampling(const Fields& f, int32_t vocab) {
     s.params.repeat_penalty = static_cast<float>(*r);
   if (auto r = f.number("repetition_penalty", 0.01, 100))
     s.params.repeat_penalty = static_cast<float>(*r);
-  for (const char* k : {"frequency_penalty", "presence_penalty"})
-    if (auto v = f.number(k, -2, 2); v && *v != 0)
-      bad_request(k, "unsupported_parameter", "'{}' is not supported (use repeat_penalty)", k);
+  if (auto v = f.number("presence_penalty", -2, 2))
+    s.params.presence_penalty = static_cast<float>(*v);
+  if (auto v = f.number("frequency_penalty", -2, 2))
+    s.params.frequency_penalty = static_cast<float>(*v);
   if (auto seed = f.integer("seed", std::numeric_limits<int64_t>::min(),
                             std::numeric_limits<int64_t>::max()))
     s.seed = static_cast<uint64_t>(*seed);

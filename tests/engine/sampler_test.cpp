@@ -84,6 +84,26 @@ TEST(EngineSampler, RepetitionPenaltyAndBias) {
   EXPECT_EQ(sample_token(l, {}, b, rng), 2);
 }
 
+TEST(EngineSampler, PresenceAndFrequencyPenaltiesCountTheRecentWindow) {
+  // OpenAI's penalties: logit -= presence * (count > 0) + frequency * count.
+  const std::vector<float> l = {3.0f, 2.5f, 0.0f};
+  RngState rng = rng_from_seed(1);
+  SamplerParams p = SamplerParams::greedy();
+  p.presence_penalty = 0.4f;
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{0}, p, rng), 0);  // 2.6 > 2.5
+  p.presence_penalty = 0.6f;
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{0}, p, rng), 1);  // 2.4 < 2.5
+  p.presence_penalty = 0.0f;
+  p.frequency_penalty = 0.3f;
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{0}, p, rng), 0);        // 2.7
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{0, 2, 0}, p, rng), 1);  // 2.4: counted twice
+  p.repeat_last_n = 1;  // only the last token counts
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{0, 2, 0}, p, rng), 0);
+  p.frequency_penalty = -1.0f;  // negative: encourage
+  p.repeat_last_n = 64;
+  EXPECT_EQ(sample_token(l, std::vector<int32_t>{2, 2, 2, 2}, p, rng), 2);  // 0 + 4
+}
+
 TEST(EngineSampler, SameSeedSameDraws) {
   const auto l = logits_of({0.3, 0.3, 0.2, 0.2});
   RngState a = rng_from_seed(42), b = rng_from_seed(42), c = rng_from_seed(43);
