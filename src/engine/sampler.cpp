@@ -1,5 +1,7 @@
 #include "engine/sampler.h"
 
+#include "core/error.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -124,6 +126,33 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
     if (u < 0) return idx[i];
   }
   return idx[keep - 1];
+}
+
+TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top) {
+  const size_t V = logits.size();
+  FLASHRT_CHECK(id >= 0 && static_cast<size_t>(id) < V, "internal: token {} outside the logits",
+                id);
+  // log p_i = l_i - (max + log sum exp(l - max)), summed in double.
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - mx);
+  const double lse = mx + std::log(sum);
+  auto lp = [&](size_t i) { return static_cast<float>(static_cast<double>(logits[i]) - lse); };
+  TokenLogprob out;
+  out.id = id;
+  out.logprob = lp(static_cast<size_t>(id));
+  const size_t k = std::min(V, static_cast<size_t>(std::max(top, 0)));
+  if (k == 0) return out;
+  std::vector<int32_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(
+      order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+      [&](int32_t a, int32_t b) {
+        return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)] ||
+               (logits[static_cast<size_t>(a)] == logits[static_cast<size_t>(b)] && a < b);
+      });
+  for (size_t i = 0; i < k; ++i) out.top.push_back({order[i], lp(static_cast<size_t>(order[i]))});
+  return out;
 }
 
 }  // namespace flashrt

@@ -52,4 +52,14 @@ int32_t argmax(std::span<const float> logits);
 int32_t sample_token(std::span<const float> logits, std::span<const int32_t> recent,
                      const SamplerParams& p, RngState& rng);
 
+// A sampled token's log-probability and the `top` most likely alternatives (most likely first,
+// the lowest id among equals), from the log-softmax of the model's own logits: before
+// temperature, penalties and bias, as OpenAI and vLLM report them.
+struct TokenLogprob {
+  int32_t id = -1;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;
+};
+TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top);
+
 }  // namespace flashrt

@@ -65,6 +65,10 @@ struct Scheduler::Job {
   RunSpec spec;
   std::shared_ptr<TokenStream> stream;
   enum class Phase { kStart, kPrefill, kDecode } phase = Phase::kStart;
+  // The streams of the other continuations of an n > 1 request, spawned from this run's state
+  // when its prompt is in; `forked`: this run is one of those.
+  std::vector<std::shared_ptr<TokenStream>> forks;
+  bool forked = false;
   size_t fed = 0;
   bool from_empty = false;  // started from an empty boundary: prefill[0, k) keys the cache
   std::optional<StreamDecoder> dec;
@@ -158,6 +162,24 @@ std::shared_ptr<TokenStream> Scheduler::start_run(std::shared_ptr<Sequence> seq,
 
 std::shared_ptr<TokenStream> Scheduler::submit(RunSpec spec) {
   return start_run(std::make_shared<Sequence>(), std::move(spec));
+}
+
+std::vector<std::shared_ptr<TokenStream>> Scheduler::submit(RunSpec spec, int n) {
+  FLASHRT_CHECK(n >= 1, "n must be at least 1 (got {})", n);
+  if (n > 1 && !spec.seed) spec.seed = std::random_device{}();
+  auto job = std::make_shared<Job>();
+  job->seq = std::make_shared<Sequence>();
+  job->need = Need::kSlot;
+  job->is_run = true;
+  job->spec = std::move(spec);
+  job->stream = std::make_shared<TokenStream>();
+  std::vector<std::shared_ptr<TokenStream>> streams{job->stream};
+  for (int i = 1; i < n; ++i) {
+    job->forks.push_back(std::make_shared<TokenStream>());
+    streams.push_back(job->forks.back());
+  }
+  enqueue(std::move(job));
+  return streams;
 }
 
 std::string Scheduler::add_api_session(std::shared_ptr<Sequence> s) {
@@ -407,7 +429,8 @@ void Scheduler::round() {
     if (done) finish_job(s);
   }
 
-  // 4. Sequences without work leave the ring; request-scoped ones give their slot back.
+  // 4. Sequences without work leave the ring; request-scoped ones give their slot back. Forks
+  //    spawned in this round join it for the next.
   for (auto it = ring_.begin(); it != ring_.end();) {
     Sequence& s = **it;
     if (s.slot >= 0) ++s.turns;
@@ -420,6 +443,8 @@ void Scheduler::round() {
       ++it;
     }
   }
+  ring_.insert(ring_.end(), forked_.begin(), forked_.end());
+  forked_.clear();
 }
 
 void Scheduler::finish_job(Sequence& s) {
@@ -549,8 +574,10 @@ bool Scheduler::plan_run(Sequence& s, Job& j) {
 
 // The prompt is in: decoding starts (or the run ends, when it generates nothing).
 bool Scheduler::start_decode(Sequence& s, Job& j) {
-  stats_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
+  if (!j.forked)
+    stats_.prefill.observe(std::chrono::duration<double>(Clock::now() - j.prefill_start).count());
   j.phase = Job::Phase::kDecode;
+  if (!j.forks.empty()) spawn_forks(s, j);
   if (j.spec.max_tokens <= 0) {
     finish_run(s, j, "length");
     return true;
@@ -558,6 +585,37 @@ bool Scheduler::start_decode(Sequence& s, Job& j) {
   j.dec.emplace(tok_, /*skip_special=*/true);
   j.stop.emplace(j.spec.stop_strings);
   return false;
+}
+
+// The other continuations of an n > 1 request: each a request-scoped sequence parked at this
+// boundary (they share one capsule) with its own seed and stream. A continuation restores the
+// capsule when it gets a slot, so it decodes from exactly the state this run samples from.
+void Scheduler::spawn_forks(Sequence& s, Job& j) {
+  const Capsule at = slots_[s.slot].session->snapshot(Tier::kHost);
+  for (size_t i = 0; i < j.forks.size(); ++i) {
+    auto seq = std::make_shared<Sequence>();
+    seq->parked = at;
+    seq->tokens = capsule_tokens(at);
+    seq->where = static_cast<int>(Where::kSuspended);
+    ++suspended_;
+    auto job = std::make_shared<Job>();
+    job->seq = seq;
+    job->need = Need::kSlot;
+    job->is_run = true;
+    job->forked = true;
+    job->spec = j.spec;
+    job->spec.prefill.clear();
+    job->spec.cache_points.clear();
+    job->spec.use_cache = job->spec.cache_final = false;
+    job->spec.seed = *j.spec.seed + i + 1;  // submit() gives every n > 1 request a seed
+    job->stream = std::move(j.forks[i]);
+    ++seq->jobs;
+    ++jobs_;
+    seq->queue.push_back(std::move(job));
+    seq->in_ring = true;
+    forked_.push_back(std::move(seq));
+  }
+  j.forks.clear();
 }
 
 // Plans the next token: feed the pending one in this round's step, or sample right away.
@@ -596,11 +654,16 @@ bool Scheduler::after_step(Sequence& s, Job& j) {
   } else if (j.work == Job::Work::kDecodeFeed) {
     ses.step_done(j.in, /*sampling=*/true);
   }
-  return emit_token(s, j, ses.sample(sp.params));
+  std::vector<float> logits;
+  if (sp.logprobs >= 0) logits = ses.logits();
+  const int32_t t = ses.sample(sp.params);
+  std::optional<TokenLogprob> lp;
+  if (!logits.empty()) lp = token_logprob(logits, t, sp.logprobs);
+  return emit_token(s, j, t, std::move(lp));
 }
 
 // Streams a sampled token and ends the run at a stop or the limit.
-bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t) {
+bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp) {
   RunSpec& sp = j.spec;
   const auto now = Clock::now();
   if (j.result.completion_tokens == 0)
@@ -614,13 +677,18 @@ bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t) {
   j.result.ids.push_back(t);
   note_tokens(s);
   if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
-    j.stream->push({"", {t}});
+    j.stream->push({"", {t}, {}});
     finish_run(s, j, "stop");
     return true;
   }
   std::string text = j.stop->push(j.dec->push(t));
   j.result.text += text;
-  j.stream->push({std::move(text), {t}});
+  StreamChunk chunk{std::move(text), {t}, {}};
+  if (lp) {
+    j.result.logprobs.push_back(*lp);
+    chunk.logprobs.push_back(std::move(*lp));
+  }
+  j.stream->push(std::move(chunk));
   if (j.stop->stopped()) {
     finish_run(s, j, "stop");
     return true;
@@ -633,10 +701,12 @@ bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t) {
 }
 
 void Scheduler::job_failed(Job& j, const ErrorInfo& e) {
-  if (j.is_run)
+  if (j.is_run) {
     j.stream->fail(e);
-  else
+    for (auto& f : j.forks) f->fail(e);  // never spawned: they share the run's fate
+  } else {
     j.done.set_value(e);
+  }
 }
 
 void Scheduler::job_over(Sequence& s, Job& j) {
@@ -649,9 +719,10 @@ void Scheduler::job_over(Sequence& s, Job& j) {
   }
   if (j.error)
     job_failed(j, ErrorInfo::from(j.error));
-  else if (j.is_run)
+  else if (j.is_run) {
+    for (auto& f : j.forks) f->finish(j.result);  // ended before its prompt was in
     j.stream->finish(std::move(j.result));
-  else
+  } else
     j.done.set_value(std::nullopt);
 }
 
@@ -762,7 +833,7 @@ void Scheduler::finish_run(Sequence& s, Job& j, const char* reason) {
       tail += j.stop->flush();
     if (!tail.empty()) {
       j.result.text += tail;
-      j.stream->push({std::move(tail), {}});
+      j.stream->push({std::move(tail), {}, {}});
     }
   }
   j.result.finish_reason = r;

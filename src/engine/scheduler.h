@@ -67,6 +67,8 @@ struct RunSpec {
   std::optional<uint64_t> seed;
   std::vector<int32_t> stop_ids;
   std::vector<std::string> stop_strings;
+  // Report each sampled token's log-probability with this many alternatives (-1: none).
+  int logprobs = -1;
   Clock::time_point received = Clock::now();
 };
 
@@ -90,6 +92,11 @@ class Scheduler {
 
   // A completion or chat request on a fresh request-scoped sequence.
   std::shared_ptr<TokenStream> submit(RunSpec spec);
+  // n continuations of one prompt (OpenAI's `n`): the prompt is fed once, its state is then forked
+  // (one host capsule, restored into a slot per continuation) and the continuations decode side by
+  // side in the same steps. Continuation i samples with seed + i (a random seed when none is
+  // given). Returns one stream per continuation.
+  std::vector<std::shared_ptr<TokenStream>> submit(RunSpec spec, int n);
 
   // ---- sessions (unknown ids: EngineError kNotFound) ----
   std::string create_session();
@@ -137,11 +144,12 @@ class Scheduler {
   // over), the token budget shared out, the step itself, then what the fed rows give.
   bool plan_run(Sequence& s, Job& j);
   bool start_decode(Sequence& s, Job& j);
+  void spawn_forks(Sequence& s, Job& j);
   bool plan_token(Sequence& s, Job& j);
   void budget_rows(std::vector<std::shared_ptr<Sequence>>& runs);
   void run_step(std::vector<std::shared_ptr<Sequence>>& runs);
   bool after_step(Sequence& s, Job& j);
-  bool emit_token(Sequence& s, Job& j, int32_t t);
+  bool emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp);
   void finish_run(Sequence& s, Job& j, const char* reason);
   void job_failed(Job& j, const ErrorInfo& e);
   void job_over(Sequence& s, Job& j);
@@ -165,9 +173,10 @@ class Scheduler {
 
   // ---- scheduler thread only ----
   std::vector<Slot> slots_;
-  std::unique_ptr<StepRunner> runner_;         // the rounds' steps, over all slots
-  std::vector<char> decode_graph_keys_;        // one recording key per decode batch size
-  std::list<std::shared_ptr<Sequence>> ring_;  // sequences with work, in service order
+  std::unique_ptr<StepRunner> runner_;             // the rounds' steps, over all slots
+  std::vector<char> decode_graph_keys_;            // one recording key per decode batch size
+  std::list<std::shared_ptr<Sequence>> ring_;      // sequences with work, in service order
+  std::vector<std::shared_ptr<Sequence>> forked_;  // spawned in this round: join the next one
   PrefixCache cache_;
   uint64_t tick_ = 0;
 

@@ -13,23 +13,26 @@
 #include <vector>
 
 #include "engine/errors.h"
+#include "engine/sampler.h"
 
 namespace flashrt {
 
 struct StreamChunk {
   std::string text;  // may be empty (a token whose text is held back or special)
   std::vector<int32_t> ids;
+  std::vector<TokenLogprob> logprobs;  // of the ids that are not stop tokens, when asked for
 };
 
 struct RunResult {
-  std::string finish_reason;      // "stop", "length", "cancelled"; "" for a prefill-only run
-  int64_t prompt_tokens = 0;      // tokens in the sequence before generation
-  int64_t cached_tokens = 0;      // of those, restored from the prefix cache
-  int64_t prefilled_tokens = 0;   // of those, fed through the model by this run
-  int64_t completion_tokens = 0;  // tokens sampled (a stop token included)
-  std::vector<int32_t> ids;       // the sampled ids
-  std::string text;               // the emitted text (stop strings and special tokens removed)
-  int64_t session_tokens = 0;     // tokens in the sequence afterwards
+  std::string finish_reason;           // "stop", "length", "cancelled"; "" for a prefill-only run
+  int64_t prompt_tokens = 0;           // tokens in the sequence before generation
+  int64_t cached_tokens = 0;           // of those, restored from the prefix cache
+  int64_t prefilled_tokens = 0;        // of those, fed through the model by this run
+  int64_t completion_tokens = 0;       // tokens sampled (a stop token included)
+  std::vector<int32_t> ids;            // the sampled ids
+  std::string text;                    // the emitted text (stop strings and special tokens removed)
+  std::vector<TokenLogprob> logprobs;  // when asked for: one per sampled id but a stop token
+  int64_t session_tokens = 0;          // tokens in the sequence afterwards
 };
 
 class TokenStream {

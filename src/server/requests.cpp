@@ -93,12 +93,8 @@ SamplingRequest parse_sampling(const Fields& f, int32_t vocab) {
   if (auto seed = f.integer("seed", std::numeric_limits<int64_t>::min(),
                             std::numeric_limits<int64_t>::max()))
     s.seed = static_cast<uint64_t>(*seed);
-  if (auto n = f.integer("n", 1, std::numeric_limits<int32_t>::max()); n && *n != 1)
-    bad_request("n", "unsupported_value", "only n=1 is supported (got n={})", *n);
   if (auto b = f.integer("best_of", 1, std::numeric_limits<int32_t>::max()); b && *b != 1)
     bad_request("best_of", "unsupported_value", "only best_of=1 is supported");
-  if (const auto* lp = f.get("logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
-    bad_request("logprobs", "unsupported_parameter", "'logprobs' is not supported");
   s.stop = parse_stop(f);
   s.stop_token_ids = token_ids(f, "stop_token_ids", vocab);
   s.ignore_eos = f.boolean("ignore_eos").value_or(false);
@@ -139,6 +135,14 @@ SamplingRequest parse_sampling(const Fields& f, int32_t vocab) {
   return s;
 }
 
+namespace {
+
+int parse_n(const Fields& f) {
+  return static_cast<int>(f.integer("n", 1, kMaxChoices).value_or(1));
+}
+
+}  // namespace
+
 CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab) {
   Fields f(body);
   CompletionRequest r;
@@ -170,6 +174,10 @@ CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t v
   if (auto suffix = f.str("suffix"); suffix && !suffix->empty())
     bad_request("suffix", "unsupported_parameter", "'suffix' is not supported");
   r.s = parse_sampling(f, vocab);
+  r.s.n = parse_n(f);
+  // The legacy API's logprobs: how many alternatives to list per token (0: only the token's own).
+  if (const auto* lp = f.get("logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
+    r.s.logprobs = static_cast<int>(integer_value(*lp, "logprobs", 0, kMaxTopLogprobs));
   return r;
 }
 
@@ -214,6 +222,12 @@ ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab) {
     r.enable_thinking = Fields(*kw, "chat_template_kwargs").boolean("enable_thinking");
   }
   r.s = parse_sampling(f, vocab);
+  r.s.n = parse_n(f);
+  const bool logprobs = f.boolean("logprobs").value_or(false);
+  const auto top = f.integer("top_logprobs", 0, kMaxTopLogprobs);
+  if (top && !logprobs)
+    bad_request("top_logprobs", "invalid_value", "'top_logprobs' needs 'logprobs': true");
+  if (logprobs) r.s.logprobs = static_cast<int>(top.value_or(0));
   return r;
 }
 
@@ -242,7 +256,15 @@ CreateSessionRequest parse_create_session(const nlohmann::json& body, int32_t vo
 
 GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab) {
   GenerateRequest r;
-  r.s = parse_sampling(Fields(body), vocab);
+  const Fields f(body);
+  r.s = parse_sampling(f, vocab);
+  // A session is one sequence: several continuations are forks (POST /v1/sessions/{id}/fork).
+  if (auto n = f.integer("n", 1, kMaxChoices); n && *n != 1)
+    bad_request("n", "unsupported_value",
+                "a session generates one continuation (got n={}): fork it for more", *n);
+  if (const auto* lp = f.get("logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
+    bad_request("logprobs", "unsupported_parameter",
+                "'logprobs' is supported by /v1/completions and /v1/chat/completions");
   if (!r.s.max_tokens) r.s.max_tokens = 256;
   return r;
 }

@@ -16,6 +16,8 @@ namespace flashrt::server {
 
 inline constexpr size_t kMaxStopStrings = 16;
 inline constexpr size_t kMaxPromptIds = 1 << 20;
+inline constexpr int kMaxChoices = 64;      // n
+inline constexpr int kMaxTopLogprobs = 20;  // logprobs alternatives per token
 
 // Fields shared by completions, chat and session generation. Defaults are OpenAI's (temperature 1,
 // top_p 1, no top-k or min-p), not the CLI's llama.cpp-style ones.
@@ -28,6 +30,8 @@ struct SamplingRequest {
   bool ignore_eos = false;              // do not stop at the model's end-of-turn tokens
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  int n = 1;                   // continuations of the prompt (completions and chat only)
+  int logprobs = -1;           // alternatives per sampled token's log-probability; -1: none
 };
 SamplingRequest parse_sampling(const Fields& f, int32_t vocab);
 

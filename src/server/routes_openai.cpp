@@ -5,6 +5,7 @@
 #include <random>
 
 #include "server/api_error.h"
+#include "server/logprobs.h"
 #include "server/server_context.h"
 
 namespace flashrt::server {
@@ -45,6 +46,25 @@ std::string fingerprint_tag(const ServerContext& ctx) {
   return "fp_" + ctx.scheduler->fingerprint().hex().substr(0, 16);
 }
 
+// The runs of a request's n choices, in order; the first failure is thrown.
+std::vector<RunResult> wait_results(ServerContext& ctx,
+                                    const std::vector<std::shared_ptr<TokenStream>>& streams) {
+  std::vector<RunResult> out;
+  try {
+    for (const auto& s : streams) out.push_back(wait_result(ctx, *s));
+  } catch (...) {
+    for (const auto& s : streams) s->cancel();
+    throw;
+  }
+  return out;
+}
+
+std::vector<TokenLogprob> chunk_logprobs(const std::vector<StreamChunk>& chunks) {
+  std::vector<TokenLogprob> out;
+  for (const auto& c : chunks) out.insert(out.end(), c.logprobs.begin(), c.logprobs.end());
+  return out;
+}
+
 void completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const auto received = Clock::now();
   const CompletionRequest r = parse_completion_request(parse_body(req.body), ctx.vocab());
@@ -57,12 +77,14 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
   spec.use_cache = true;
   spec.cache_final = true;
   const std::string echo = r.echo ? (r.prompt.is_ids ? ctx.tok.decode(ids) : r.prompt.text) : "";
-  auto stream = ctx.scheduler->submit(std::move(spec));
+  const auto streams = ctx.scheduler->submit(std::move(spec), r.s.n);
 
   const std::string id = "cmpl-" + random_hex(12);
   const int64_t created = unix_now();
-  auto choice = [](const std::string& text, const json& finish) {
-    return json{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
+  const bool logprobs = r.s.logprobs >= 0;
+  auto choice = [](size_t index, const std::string& text, json lp, const json& finish) {
+    return json{
+        {"text", text}, {"index", index}, {"logprobs", std::move(lp)}, {"finish_reason", finish}};
   };
   auto envelope = [&ctx, id, created](json choices) {
     return json{{"id", id},
@@ -73,30 +95,56 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
                 {"choices", std::move(choices)}};
   };
   if (!r.s.stream) {
-    const RunResult out = wait_result(ctx, *stream);
-    json j = envelope(json::array({choice(echo + out.text, out.finish_reason)}));
-    j["usage"] = usage_json(out);
+    const std::vector<RunResult> outs = wait_results(ctx, streams);
+    json choices = json::array();
+    for (size_t i = 0; i < outs.size(); ++i) {
+      size_t offset = echo.size();
+      choices.push_back(
+          choice(i, echo + outs[i].text,
+                 logprobs ? completion_logprobs(ctx.tok, outs[i].logprobs, offset) : json(nullptr),
+                 outs[i].finish_reason));
+    }
+    json j = envelope(std::move(choices));
+    j["usage"] = usage_json(outs);
     send_json(res, j);
     return;
   }
-  auto echoed = std::make_shared<bool>(echo.empty());
+  // Per choice: whether the echo went out, and where its next token's text starts.
+  struct Progress {
+    bool echoed = false;
+    size_t offset = 0;
+  };
+  auto progress = std::make_shared<std::vector<Progress>>(streams.size());
+  for (auto& p : *progress) p = {echo.empty(), echo.size()};
   const bool include_usage = r.s.include_usage;
-  stream_sse(
-      ctx, res, stream,
-      [=](std::vector<StreamChunk>& chunks) {
-        std::string text = *echoed ? "" : echo;
-        *echoed = true;
-        for (const auto& c : chunks) text += c.text;
+  const ServerContext* c = &ctx;
+  stream_choices_sse(
+      ctx, res, streams,
+      [=](size_t i, std::vector<StreamChunk>& chunks) {
+        Progress& p = (*progress)[i];
+        std::string text = p.echoed ? "" : echo;
+        p.echoed = true;
+        for (const auto& ch : chunks) text += ch.text;
+        const std::vector<TokenLogprob> lps = chunk_logprobs(chunks);
         std::vector<json> ev;
-        if (!text.empty()) ev.push_back(envelope(json::array({choice(text, nullptr)})));
+        if (!text.empty() || !lps.empty())
+          ev.push_back(envelope(json::array({choice(
+              i, text, logprobs ? completion_logprobs(c->tok, lps, p.offset) : json(nullptr),
+              nullptr)})));
         return ev;
       },
-      [=](const RunResult& out) {
+      [=](size_t i, const RunResult& out) {
+        Progress& p = (*progress)[i];
+        const std::string text = p.echoed ? "" : echo;
+        p.echoed = true;
+        return std::vector<json>{
+            envelope(json::array({choice(i, text, nullptr, out.finish_reason)}))};
+      },
+      [=](const std::vector<RunResult>& outs) {
         std::vector<json> ev;
-        ev.push_back(envelope(json::array({choice(*echoed ? "" : echo, out.finish_reason)})));
         if (include_usage) {
           json u = envelope(json::array());
-          u["usage"] = usage_json(out);
+          u["usage"] = usage_json(outs);
           ev.push_back(u);
         }
         return ev;
@@ -135,10 +183,11 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
   spec.prefill = ids;
   spec.use_cache = true;
   spec.cache_final = true;
-  auto stream = ctx.scheduler->submit(std::move(spec));
+  const auto streams = ctx.scheduler->submit(std::move(spec), r.s.n);
 
   const std::string id = "chatcmpl-" + random_hex(12);
   const int64_t created = unix_now();
+  const bool logprobs = r.s.logprobs >= 0;
   auto envelope = [&ctx, id, created](const char* object, json choices) {
     return json{{"id", id},
                 {"object", object},
@@ -148,46 +197,57 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
                 {"choices", std::move(choices)}};
   };
   if (!r.s.stream) {
-    const RunResult out = wait_result(ctx, *stream);
-    json j = envelope("chat.completion",
-                      json::array({{{"index", 0},
-                                    {"message", {{"role", "assistant"}, {"content", out.text}}},
-                                    {"logprobs", nullptr},
-                                    {"finish_reason", out.finish_reason}}}));
-    j["usage"] = usage_json(out);
+    const std::vector<RunResult> outs = wait_results(ctx, streams);
+    json choices = json::array();
+    for (size_t i = 0; i < outs.size(); ++i)
+      choices.push_back(
+          {{"index", i},
+           {"message", {{"role", "assistant"}, {"content", outs[i].text}}},
+           {"logprobs", logprobs ? chat_logprobs(ctx.tok, outs[i].logprobs) : json(nullptr)},
+           {"finish_reason", outs[i].finish_reason}});
+    json j = envelope("chat.completion", std::move(choices));
+    j["usage"] = usage_json(outs);
     send_json(res, j);
     return;
   }
-  auto delta = [envelope](json d, json finish) {
-    return envelope("chat.completion.chunk", json::array({{{"index", 0},
+  auto delta = [envelope](size_t i, json d, json lp, json finish) {
+    return envelope("chat.completion.chunk", json::array({{{"index", i},
                                                            {"delta", std::move(d)},
-                                                           {"logprobs", nullptr},
+                                                           {"logprobs", std::move(lp)},
                                                            {"finish_reason", std::move(finish)}}}));
   };
-  auto opened = std::make_shared<bool>(false);
-  auto open = [opened, delta](std::vector<json>& ev) {
-    if (*opened) return;
-    *opened = true;  // OpenAI's first chunk carries the role
-    ev.push_back(delta({{"role", "assistant"}, {"content", ""}}, nullptr));
+  auto opened = std::make_shared<std::vector<bool>>(streams.size(), false);
+  auto open = [opened, delta](size_t i, std::vector<json>& ev) {
+    if ((*opened)[i]) return;
+    (*opened)[i] = true;  // OpenAI's first chunk of a choice carries the role
+    ev.push_back(delta(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
   };
   const bool include_usage = r.s.include_usage;
-  stream_sse(
-      ctx, res, stream,
-      [=](std::vector<StreamChunk>& chunks) {
+  const ServerContext* c = &ctx;
+  stream_choices_sse(
+      ctx, res, streams,
+      [=](size_t i, std::vector<StreamChunk>& chunks) {
         std::vector<json> ev;
-        open(ev);
+        open(i, ev);
         std::string text;
-        for (const auto& c : chunks) text += c.text;
-        if (!text.empty()) ev.push_back(delta({{"content", text}}, nullptr));
+        for (const auto& ch : chunks) text += ch.text;
+        const std::vector<TokenLogprob> lps = chunk_logprobs(chunks);
+        if (!text.empty() || !lps.empty())
+          ev.push_back(delta(i, {{"content", text}},
+                             logprobs ? chat_logprobs(c->tok, lps) : json(nullptr), nullptr));
         return ev;
       },
-      [=](const RunResult& out) {
+      [=](size_t i, const RunResult& out) {
         std::vector<json> ev;
-        open(ev);
-        ev.push_back(delta(json::object(), out.finish_reason));
+        open(i, ev);
+        ev.push_back(delta(i, json::object(), nullptr, out.finish_reason));
+        return ev;
+      },
+      [=](const std::vector<RunResult>& outs) {
+        std::vector<json> ev;
         if (include_usage) {
           json u = envelope("chat.completion.chunk", json::array());
-          u["usage"] = usage_json(out);
+          u["usage"] = usage_json(outs);
           ev.push_back(u);
         }
         return ev;

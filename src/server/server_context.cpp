@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <random>
 
 #include "server/api_error.h"
@@ -19,6 +20,7 @@ RunSpec ServerContext::run_spec(const SamplingRequest& s, int64_t default_max,
   if (!s.ignore_eos) spec.stop_ids = eos_ids;
   spec.stop_ids.insert(spec.stop_ids.end(), s.stop_token_ids.begin(), s.stop_token_ids.end());
   spec.stop_strings = s.stop;
+  spec.logprobs = s.logprobs;
   spec.received = received;
   return spec;
 }
@@ -65,42 +67,87 @@ RunResult wait_result(ServerContext& ctx, TokenStream& stream) {
 
 void stream_sse(ServerContext& ctx, httplib::Response& res, std::shared_ptr<TokenStream> stream,
                 ChunkEvents on_chunks, FinishEvents on_finish) {
+  stream_choices_sse(
+      ctx, res, {std::move(stream)},
+      [on_chunks](size_t, std::vector<StreamChunk>& c) { return on_chunks(c); },
+      [on_finish](size_t, const RunResult& r) { return on_finish(r); },
+      [](const std::vector<RunResult>&) { return std::vector<json>{}; });
+}
+
+void stream_choices_sse(ServerContext& ctx, httplib::Response& res,
+                        std::vector<std::shared_ptr<TokenStream>> streams,
+                        ChoiceChunkEvents on_chunks, ChoiceFinishEvents on_finish,
+                        AllFinishedEvents on_all) {
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
-  auto last_write = std::make_shared<Clock::time_point>(Clock::now());
+  struct State {
+    Clock::time_point last_write = Clock::now();
+    std::vector<bool> done;
+    std::vector<RunResult> results;
+    bool failed = false;
+  };
+  auto st = std::make_shared<State>();
+  st->done.assign(streams.size(), false);
+  st->results.resize(streams.size());
+  auto cancel_all = [streams] {
+    for (const auto& s : streams) s->cancel();
+  };
   res.set_chunked_content_provider(
       "text/event-stream",
-      [&ctx, stream, on_chunks, on_finish, last_write](size_t, httplib::DataSink& sink) {
-        if (ctx.stopping) stream->cancel();
-        std::vector<StreamChunk> chunks;
-        const bool done = stream->wait(&chunks, std::chrono::milliseconds(100));
+      [&ctx, streams, on_chunks, on_finish, on_all, st, cancel_all](size_t,
+                                                                    httplib::DataSink& sink) {
+        if (ctx.stopping) cancel_all();
         std::string out;
-        if (!chunks.empty())
-          for (const auto& ev : on_chunks(chunks)) out += "data: " + dump(ev) + "\n\n";
-        if (done) {
+        auto emit = [&out](const std::vector<json>& evs) {
+          for (const auto& ev : evs) out += "data: " + dump(ev) + "\n\n";
+        };
+        bool waited = false;  // one wait per call; the other choices are polled
+        for (size_t i = 0; i < streams.size() && !st->failed; ++i) {
+          if (st->done[i]) continue;
+          std::vector<StreamChunk> chunks;
+          const bool done = streams[i]->wait(&chunks, std::chrono::milliseconds(waited ? 0 : 100));
+          waited = true;
+          if (!chunks.empty()) emit(on_chunks(i, chunks));
+          if (!done) continue;
+          st->done[i] = true;
           try {
-            for (const auto& ev : on_finish(stream->result())) out += "data: " + dump(ev) + "\n\n";
+            st->results[i] = streams[i]->result();
+            emit(on_finish(i, st->results[i]));
           } catch (const std::exception& e) {
             int status = 500;
             out += "data: " + dump(error_body(e, &status)) + "\n\n";
+            st->failed = true;
+            cancel_all();
+          }
+        }
+        const bool over =
+            st->failed || std::all_of(st->done.begin(), st->done.end(), [](bool d) { return d; });
+        if (over) {
+          if (!st->failed) {
+            try {
+              emit(on_all(st->results));
+            } catch (const std::exception& e) {
+              int status = 500;
+              out += "data: " + dump(error_body(e, &status)) + "\n\n";
+            }
           }
           out += "data: [DONE]\n\n";
-        } else if (out.empty() && Clock::now() - *last_write > std::chrono::seconds(2)) {
+        } else if (out.empty() && Clock::now() - st->last_write > std::chrono::seconds(2)) {
           // A comment line now and then: keeps proxies patient and finds clients that left.
           out = ": keep-alive\n\n";
         }
         if (!out.empty()) {
           if (!sink.write(out.data(), out.size())) {
-            stream->cancel();  // the client went away: stop generating for it
+            cancel_all();  // the client went away: stop generating for it
             return false;
           }
-          *last_write = Clock::now();
+          st->last_write = Clock::now();
         }
-        if (done) sink.done();
+        if (over) sink.done();
         return true;
       },
-      [stream](bool success) {
-        if (!success) stream->cancel();
+      [cancel_all](bool success) {
+        if (!success) cancel_all();
       });
 }
 
@@ -109,6 +156,12 @@ json usage_json(const RunResult& r) {
           {"completion_tokens", r.completion_tokens},
           {"total_tokens", r.prompt_tokens + r.completion_tokens},
           {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+}
+
+json usage_json(const std::vector<RunResult>& choices) {
+  RunResult sum = choices.at(0);
+  for (size_t i = 1; i < choices.size(); ++i) sum.completion_tokens += choices[i].completion_tokens;
+  return usage_json(sum);
 }
 
 json body_json(const httplib::Request& req, bool empty_ok) {

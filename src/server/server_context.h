@@ -60,8 +60,21 @@ using ChunkEvents = std::function<std::vector<nlohmann::json>(std::vector<Stream
 using FinishEvents = std::function<std::vector<nlohmann::json>(const RunResult&)>;
 void stream_sse(ServerContext& ctx, httplib::Response& res, std::shared_ptr<TokenStream> stream,
                 ChunkEvents on_chunks, FinishEvents on_finish);
+// The same for the n choices of one request, interleaved as they come: `on_chunks(i, ...)` and
+// `on_finish(i, ...)` for choice i, `on_all` once every choice has ended (usage). A failed choice
+// ends the stream with its error and cancels the others.
+using ChoiceChunkEvents =
+    std::function<std::vector<nlohmann::json>(size_t, std::vector<StreamChunk>&)>;
+using ChoiceFinishEvents = std::function<std::vector<nlohmann::json>(size_t, const RunResult&)>;
+using AllFinishedEvents = std::function<std::vector<nlohmann::json>(const std::vector<RunResult>&)>;
+void stream_choices_sse(ServerContext& ctx, httplib::Response& res,
+                        std::vector<std::shared_ptr<TokenStream>> streams,
+                        ChoiceChunkEvents on_chunks, ChoiceFinishEvents on_finish,
+                        AllFinishedEvents on_all);
 
 nlohmann::json usage_json(const RunResult& r);
+// The choices of one request: the prompt counted once, the completions summed.
+nlohmann::json usage_json(const std::vector<RunResult>& choices);
 // The request body as a JSON object; an empty body counts as {} when `empty_ok`.
 nlohmann::json body_json(const httplib::Request& req, bool empty_ok);
 std::string random_hex(size_t bytes);

@@ -4,6 +4,8 @@
 // and the hybrid model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <future>
 
 #include "engine/scheduler.h"
@@ -94,6 +96,95 @@ TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
   const SchedulerStats& st = sched.stats();
   EXPECT_GT(st.step_sequences.load(), st.steps.load() * 3 / 2)
       << st.step_sequences.load() << " sequences in " << st.steps.load() << " steps";
+}
+
+TEST_P(SchedulerBatch, NChoicesForkThePromptOnceAndDecodeTogether) {
+  // OpenAI's n: the prompt is fed once, then choice i continues from that state with seed + i, so
+  // each choice is the solo run of the same prompt with that seed.
+  const std::string dir = trained_model_dir(GetParam());
+  const auto be = make_cpu_backend();
+  const auto model = load_model(dir, *be);
+  const Reference ref(dir);
+  SchedulerOptions opt;
+  opt.slots = 4;
+  opt.session.max_ctx = 256;
+  opt.cache_bytes = 0;
+  const std::vector<int32_t> prompt = ref.ids("p0.input_ids");
+  constexpr int kN = 5;  // one more than the slots: the last waits for one
+  std::vector<std::vector<int32_t>> alone;
+  for (int i = 0; i < kN; ++i)
+    alone.push_back(solo(*model, *be, opt.session, {prompt, 24, sampled(1.0f), 40u + i}));
+  Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+  RunSpec sp = spec_of({prompt, 24, sampled(1.0f), 40});
+  const auto streams = sched.submit(sp, kN);
+  ASSERT_EQ(streams.size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) {
+    const RunResult r = streams[i]->result();
+    EXPECT_EQ(r.ids, alone[i]) << "choice " << i;
+    EXPECT_EQ(r.prompt_tokens, static_cast<int64_t>(prompt.size()));
+    EXPECT_EQ(r.prefilled_tokens, i == 0 ? static_cast<int64_t>(prompt.size()) : 0);
+  }
+  const SchedulerStats& st = sched.stats();
+  EXPECT_EQ(st.prefill_tokens.load(), prompt.size()) << "the prompt is fed once";
+  EXPECT_GT(st.step_sequences.load(), st.steps.load() * 2) << "the choices share steps";
+  // Greedy choices are all the greedy continuation.
+  const auto greedy = sched.submit(spec_of({prompt, 10, SamplerParams::greedy(), 1}), 3);
+  const auto first = greedy[0]->result().ids;
+  EXPECT_EQ(greedy[1]->result().ids, first);
+  EXPECT_EQ(greedy[2]->result().ids, first);
+}
+
+TEST_P(SchedulerBatch, LogprobsAreTheLogSoftmaxOfTheForwardLogits) {
+  // A run's logprobs are those of `flashrt logits` (one forward over prompt + tokens) at the
+  // positions that produced each token, whatever the sampler then did with them.
+  const std::string dir = trained_model_dir(GetParam());
+  const auto be = make_cpu_backend();
+  const auto model = load_model(dir, *be);
+  const Reference ref(dir);
+  SchedulerOptions opt;
+  opt.slots = 2;
+  opt.session.max_ctx = 256;
+  opt.cache_bytes = 0;
+  const std::vector<int32_t> prompt = ref.ids("p1.input_ids");
+  constexpr int kTop = 4;
+  std::vector<RunResult> results;
+  {
+    Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+    for (const SamplerParams& p : {SamplerParams::greedy(), sampled(1.3f)}) {
+      RunSpec sp = spec_of({prompt, 16, p, 9});
+      sp.logprobs = kTop;
+      results.push_back(sched.submit(sp)->result());
+    }
+  }
+  const int64_t V = model->cfg.vocab;
+  for (const RunResult& r : results) {
+    ASSERT_EQ(r.logprobs.size(), r.ids.size());
+    std::vector<int32_t> all = prompt;
+    all.insert(all.end(), r.ids.begin(), r.ids.end() - 1);
+    Session s(*model, *be, opt.session);
+    const std::vector<float> logits = s.forward_all_logits(all);
+    for (size_t t = 0; t < r.ids.size(); ++t) {
+      const float* row = logits.data() + (prompt.size() - 1 + t) * static_cast<size_t>(V);
+      double mx = row[0], sum = 0;
+      for (int64_t v = 0; v < V; ++v) mx = std::max<double>(mx, row[v]);
+      for (int64_t v = 0; v < V; ++v) sum += std::exp(row[v] - mx);
+      const double lse = mx + std::log(sum);
+      const TokenLogprob& lp = r.logprobs[t];
+      EXPECT_EQ(lp.id, r.ids[t]);
+      EXPECT_NEAR(lp.logprob, row[lp.id] - lse, 2e-3) << "token " << t;
+      EXPECT_LE(lp.logprob, 0.0f);
+      ASSERT_EQ(lp.top.size(), static_cast<size_t>(kTop));
+      for (size_t k = 0; k < lp.top.size(); ++k) {
+        EXPECT_NEAR(lp.top[k].second, row[lp.top[k].first] - lse, 2e-3);
+        if (k > 0) {
+          EXPECT_GE(lp.top[k - 1].second, lp.top[k].second);
+        }
+      }
+      // The most likely alternative is the forward's argmax (greedy: the token itself).
+      EXPECT_EQ(lp.top[0].first, std::max_element(row, row + V) - row);
+    }
+  }
+  EXPECT_EQ(results[0].logprobs[0].id, results[0].logprobs[0].top[0].first);
 }
 
 TEST(SchedulerPreemption, MoreRunsThanSlotsSuspendEachRunAtMostOnce) {

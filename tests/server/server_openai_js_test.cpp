@@ -1,6 +1,8 @@
 // The official `openai` npm client (tests/server/js, installed by `make deps`) against the server:
 // greedy chat and completions, streaming and not, give exactly what `flashrt run --temp 0` prints
-// for the same prompt; errors arrive as the client's typed APIError.
+// for the same prompt; concurrent streams (batched) each equal their solo run; n choices are the
+// seed + i runs; chat logprobs come in OpenAI's shape; errors arrive as the client's typed
+// APIError.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -31,7 +33,13 @@ TEST(ServerOpenAIClientJs, OfficialClientGetsFlashrtRunOutput) {
       {"prompt", prompt},
       {"messages",
        {{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}}},
-      {"max_tokens", n}};
+      {"max_tokens", n},
+      {"batch",
+       {{{"prompt", prompt}, {"max_tokens", 20}, {"temperature", 0}},
+        {{"prompt", "import os\n"}, {"max_tokens", 16}, {"temperature", 0.9}, {"seed", 3}},
+        {{"prompt", "class Stack:\n"}, {"max_tokens", 24}, {"temperature", 0}},
+        {{"prompt", "for i in range("}, {"max_tokens", 12}, {"temperature", 1.1}, {"seed", 4}},
+        {{"prompt", "# sort a list\n"}, {"max_tokens", 18}, {"temperature", 0.7}, {"seed", 5}}}}};
   const std::string cmd = "cd " + shell_quote(js_dir()) + " && node openai_client.mjs " +
                           shell_quote(srv.base_url() + "/v1") + " " + shell_quote(spec.dump()) +
                           " 2>&1";
@@ -58,6 +66,30 @@ TEST(ServerOpenAIClientJs, OfficialClientGetsFlashrtRunOutput) {
   EXPECT_EQ(r["completion"], completion_ref);
   EXPECT_EQ(r["completion_stream"], completion_ref);
   EXPECT_EQ(r["completion_finish"], "length");
+  // Concurrent streams (more than the server's 2 slots) each read as they do alone.
+  ASSERT_EQ(r["batch_concurrent"].size(), 5u);
+  EXPECT_EQ(r["batch_concurrent"], r["batch_solo"]);
+  EXPECT_EQ(r["batch_solo"][0], flashrt_run_greedy(prompt, 20));
+  // n = 3: choice i is the seed + i run of the same prompt; the prompt is counted once.
+  EXPECT_EQ(r["n_texts"], r["n_solo"]);
+  EXPECT_NE(r["n_texts"][0], r["n_texts"][1]);
+  EXPECT_EQ(
+      r["n_usage"]["total_tokens"].get<int>(),
+      r["n_usage"]["prompt_tokens"].get<int>() + r["n_usage"]["completion_tokens"].get<int>());
+  // Chat logprobs: one entry per token of the reply, three alternatives each, most likely first.
+  const json& content = r["chat_logprobs"]["content"];
+  ASSERT_TRUE(content.is_array()) << r["chat_logprobs"];
+  ASSERT_FALSE(content.empty());
+  std::string joined;
+  for (const auto& t : content) {
+    joined += t["token"].get<std::string>();
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    ASSERT_EQ(t["top_logprobs"].size(), 3u);
+    EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);  // greedy: the token is the top one
+    EXPECT_EQ(t["top_logprobs"][0]["logprob"], t["logprob"]);
+    EXPECT_EQ(t["bytes"].size(), t["token"].get<std::string>().size());
+  }
+  EXPECT_EQ(joined, r["chat_logprobs_text"]);
   EXPECT_EQ(r["error_status"], 400);
   EXPECT_EQ(r["error_param"], "n");
   EXPECT_EQ(r["error_type"], "invalid_request_error");

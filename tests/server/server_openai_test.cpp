@@ -2,7 +2,9 @@
 // and not; stop strings; usage; a client that disconnects mid-stream cancels its generation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "server_fixture.h"
@@ -140,6 +142,123 @@ TEST(ServerOpenAI, SeededSamplingRepeatsAndTokenIdsPromptsWork) {
   ASSERT_EQ(a.status, 200) << a.raw;
   EXPECT_EQ(a.body["choices"][0]["text"], b.body["choices"][0]["text"]);
   EXPECT_EQ(a.body["usage"]["prompt_tokens"], 4);
+}
+
+TEST(ServerOpenAI, NChoicesAreForksOfThePromptStreamedOrNot) {
+  TestServer srv;
+  auto c = srv.client();
+  const json body = {
+      {"prompt", kPrompt}, {"max_tokens", 10}, {"temperature", 1.0}, {"seed", 21}, {"n", 3}};
+  auto r = post_json(*c, "/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body["choices"].size(), 3u);
+  int completion = 0;
+  for (int i = 0; i < 3; ++i) {
+    const json& ch = r.body["choices"][i];
+    EXPECT_EQ(ch["index"], i);
+    // Choice i is the seed + i request on its own.
+    json one = body;
+    one.erase("n");
+    one["seed"] = 21 + i;
+    auto solo = post_json(*c, "/v1/completions", one);
+    EXPECT_EQ(ch["text"], solo.body["choices"][0]["text"]) << "choice " << i;
+    completion += solo.body["usage"]["completion_tokens"].get<int>();
+  }
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], completion);
+  // Streamed: each choice's chunks carry its index and add up to the same texts.
+  json sb = body;
+  sb["stream"] = true;
+  auto s = post_json(*c, "/v1/completions", sb);
+  ASSERT_EQ(s.status, 200) << s.raw;
+  std::vector<std::string> texts(3);
+  std::vector<bool> finished(3, false);
+  bool done = false;
+  for (const auto& ev : sse_events(s.raw, &done)) {
+    for (const auto& ch : ev["choices"]) {
+      const int i = ch["index"];
+      texts.at(i) += ch["text"].get<std::string>();
+      if (!ch["finish_reason"].is_null()) finished[i] = true;
+    }
+  }
+  EXPECT_TRUE(done);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(texts[i], r.body["choices"][i]["text"]) << "choice " << i;
+    EXPECT_TRUE(finished[i]);
+  }
+  // Chat too.
+  auto chat = post_json(*c, "/v1/chat/completions",
+                        {{"messages", {{{"role", "user"}, {"content", "def add(a, b):"}}}},
+                         {"max_tokens", 6},
+                         {"temperature", 0},
+                         {"n", 2}});
+  ASSERT_EQ(chat.status, 200) << chat.raw;
+  ASSERT_EQ(chat.body["choices"].size(), 2u);
+  EXPECT_EQ(chat.body["choices"][1]["index"], 1);
+  EXPECT_EQ(chat.body["choices"][0]["message"], chat.body["choices"][1]["message"]);  // greedy
+}
+
+TEST(ServerOpenAI, LogprobsInTheLegacyAndTheChatShape) {
+  TestServer srv;
+  auto c = srv.client();
+  auto r = post_json(*c, "/v1/completions",
+                     {{"prompt", kPrompt},
+                      {"max_tokens", 8},
+                      {"temperature", 0},
+                      {"logprobs", 2},
+                      {"echo", true}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const json& lp = r.body["choices"][0]["logprobs"];
+  const std::string text = r.body["choices"][0]["text"];
+  ASSERT_EQ(lp["tokens"].size(), 8u) << lp;
+  std::string joined;
+  for (size_t i = 0; i < 8; ++i) {
+    // text_offset: where each token starts in the choice's text (after the echoed prompt).
+    EXPECT_EQ(lp["text_offset"][i], std::strlen(kPrompt) + joined.size());
+    joined += lp["tokens"][i].get<std::string>();
+    EXPECT_LE(lp["token_logprobs"][i].get<double>(), 0.0);
+    ASSERT_EQ(lp["top_logprobs"][i].size(), 2u);
+    // Greedy: the token is the most likely one.
+    double best = -1e9;
+    for (const auto& [tok, l] : lp["top_logprobs"][i].items())
+      best = std::max(best, l.get<double>());
+    EXPECT_EQ(best, lp["token_logprobs"][i].get<double>());
+  }
+  EXPECT_EQ(std::string(kPrompt) + joined, text);
+  // Streamed chat: every chunk with content carries its tokens' logprobs.
+  auto s = post_json(*c, "/v1/chat/completions",
+                     {{"messages", {{{"role", "user"}, {"content", "def add(a, b):"}}}},
+                      {"max_tokens", 8},
+                      {"temperature", 0},
+                      {"stream", true},
+                      {"logprobs", true}});
+  ASSERT_EQ(s.status, 200) << s.raw;
+  std::string content, tokens;
+  for (const auto& ev : sse_events(s.raw)) {
+    if (ev["choices"].empty()) continue;
+    const json& ch = ev["choices"][0];
+    if (ch["delta"].contains("content")) content += ch["delta"]["content"].get<std::string>();
+    if (!ch["logprobs"].is_null())
+      for (const auto& t : ch["logprobs"]["content"]) {
+        tokens += t["token"].get<std::string>();
+        EXPECT_TRUE(t["top_logprobs"].empty());  // top_logprobs not asked for
+      }
+  }
+  EXPECT_FALSE(content.empty());
+  EXPECT_EQ(tokens, content);
+  // What is refused, naming the field.
+  const std::vector<std::pair<json, std::string>> bad = {
+      {{{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"top_logprobs", 2}}, "top_logprobs"},
+      {{{"messages", {{{"role", "user"}, {"content", "x"}}}},
+        {"top_logprobs", 21},
+        {"logprobs", true}},
+       "top_logprobs"},
+      {{{"prompt", "x"}, {"logprobs", 99}}, "logprobs"},
+      {{{"prompt", "x"}, {"n", 65}}, "n"}};
+  for (const auto& [b, param] : bad) {
+    auto e = post_json(*c, b.contains("prompt") ? "/v1/completions" : "/v1/chat/completions", b);
+    EXPECT_EQ(e.status, 400) << b;
+    EXPECT_EQ(e.body["error"]["param"], param) << e.raw;
+  }
 }
 
 TEST(ServerOpenAI, ModelsHealthAndMetrics) {

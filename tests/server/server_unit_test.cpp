@@ -44,7 +44,7 @@ TEST(ServerUnit, RequestParsingNamesTheBadField) {
   EXPECT_EQ(param, "prompt[1]");
   EXPECT_EQ(status_of(
                 [&] {
-                  parse_completion_request(json{{"prompt", "x"}, {"n", 2}}, 10);
+                  parse_completion_request(json{{"prompt", "x"}, {"n", 65}}, 10);
                 },
                 &param),
             400);
