@@ -138,8 +138,9 @@ TEST(BackendCpuMatmul, RowsAreBitIdenticalForEveryBatchSplitAndThreadCount) {
       const auto x = randn(static_cast<size_t>(T) * K, 12);
       const auto all = run_rows(p2, w, x, 0, T);
       const std::string what = describe(isa, t, N, K, T);
-      // every split of the batch: singles (GEMV), pairs, 7s, 33 + 7
-      for (int step : {1, 2, 7, 33}) {
+      // every split of the batch: singles (GEMV), pairs, 7s, 12s and 16s (batched decode: the
+      // GEMV in passes of 8 rows), 33 + 7
+      for (int step : {1, 2, 7, 12, 16, 33}) {
         for (int t0 = 0; t0 < T; t0 += step) {
           const int n = std::min(step, T - t0);
           const auto part = run_rows(p2, w, x, t0, n);

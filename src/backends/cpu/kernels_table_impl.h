@@ -22,7 +22,7 @@ size_t matmul_scratch(const WeightView& w, int T) {
 
 int matmul_row_group(const WeightView& w, int T) {
   if (!is_quantized(w.type)) return kFRows;
-  return T <= kGemvMaxT ? 16 : 16 * kQRows;
+  return T <= gemv_max_t(w.type) ? 16 : 16 * kQRows;
 }
 
 void matmul_rows(float* out, const WeightView& w, int64_t n0, int64_t n1, int T, const float* x,

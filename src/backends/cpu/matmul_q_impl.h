@@ -365,8 +365,8 @@ inline NextGroup next_group(const uint8_t* p, size_t bytes, int64_t steps) {
 // Decode: R x 16 rows streamed once for all C = T activation rows. Q8_0 / Q4_0 columns go
 // straight from the transpose into the dot products; K-quant columns through an L1 buffer.
 template <int WT, int R, int C>
-void q_gemv_tile(const uint8_t* base, size_t stride, const QuantActs& a, float* out, int64_t N,
-                 int64_t n, int valid, uint8_t* col, const NextGroup& next) {
+void q_gemv_tile(const uint8_t* base, size_t stride, const QuantActs& a, int t0, float* out,
+                 int64_t N, int64_t n, int valid, uint8_t* col, const NextGroup& next) {
   constexpr int B = kBlockValues<WT>;
   const int64_t nb = a.K / B;
   VF fa[R][C];
@@ -380,14 +380,44 @@ void q_gemv_tile(const uint8_t* base, size_t stride, const QuantActs& a, float* 
       VI W[R][8];
       VF dw[R];
       for (int r = 0; r < R; ++r) q32_unpack<WT>(g[r], b, W[r], &dw[r]);
-      q32_step<WT, R, C>([&](int r, int q) { return W[r][q]; }, [&](int r) { return dw[r]; }, a, 0,
+      q32_step<WT, R, C>([&](int r, int q) { return W[r][q]; }, [&](int r) { return dw[r]; }, a, t0,
                          b, fa);
     } else {
       for (int r = 0; r < R; ++r) unpack_to<WT>(g[r], b, col + r * kUnpacked<WT>);
-      panel_step<WT, R, C>(col, a, 0, b, fa);
+      panel_step<WT, R, C>(col, a, t0, b, fa);
     }
   }
-  q_store<R, C>(out, N, 0, n, valid, fa);
+  q_store<R, C>(out, N, t0, n, valid, fa);
+}
+
+// Q8_0 / Q4_0 activation rows per GEMV pass over a 16-row group: 8 accumulators, 8 weight
+// vectors and the broadcasts fit AVX-512's 32 registers (AVX2 has 16: 4).
+constexpr int kGemvCols = kQRows >= 2 ? 8 : 4;
+template <int WT>
+void q_gemv_cols(const uint8_t* base, size_t stride, const QuantActs& a, int t0, int cols,
+                 float* out, int64_t N, int64_t n, int valid, uint8_t* col, const NextGroup& next) {
+  switch (cols) {
+    case 1:
+      return q_gemv_tile<WT, 1, 1>(base, stride, a, t0, out, N, n, valid, col, next);
+    case 2:
+      return q_gemv_tile<WT, 1, 2>(base, stride, a, t0, out, N, n, valid, col, next);
+    case 3:
+      return q_gemv_tile<WT, 1, 3>(base, stride, a, t0, out, N, n, valid, col, next);
+    case 4:
+      return q_gemv_tile<WT, 1, 4>(base, stride, a, t0, out, N, n, valid, col, next);
+  }
+  if constexpr (kGemvCols == 8) {
+    switch (cols) {
+      case 5:
+        return q_gemv_tile<WT, 1, 5>(base, stride, a, t0, out, N, n, valid, col, next);
+      case 6:
+        return q_gemv_tile<WT, 1, 6>(base, stride, a, t0, out, N, n, valid, col, next);
+      case 7:
+        return q_gemv_tile<WT, 1, 7>(base, stride, a, t0, out, N, n, valid, col, next);
+      default:
+        return q_gemv_tile<WT, 1, 8>(base, stride, a, t0, out, N, n, valid, col, next);
+    }
+  }
 }
 
 // Prefill: a panel of kQRows x 16 rows unpacked once, then tiles of C activation rows over it.
@@ -417,7 +447,15 @@ void q_gemm_cols(const uint8_t* panel, const QuantActs& a, int t0, int cols, flo
   }
 }
 
+// Activation rows up to which the weights are streamed once from memory (GEMV) rather than
+// repacked into panels (GEMM). Batched decode (one row per sequence) lives here: Q8_0 / Q4_0 take
+// up to 16 rows, in passes of kGemvCols over each 16-row group while it is in L1/L2, so the
+// weights are read from memory once per step; the K-quants' unpacked columns are too wide for
+// more than 4 (their GEMM takes over).
 constexpr int kGemvMaxT = 4;
+inline int gemv_max_t(int wtype) {
+  return (wtype == kWQ8_0 || wtype == kWQ4_0) && kGemvCols == 8 ? 16 : kGemvMaxT;
+}
 // Rows of padding scratch: a GEMV tile (2 x 16) or a GEMM panel (kQRows x 16).
 constexpr int kPadRows = 16 * (kQRows > 2 ? kQRows : 2);
 
@@ -440,6 +478,25 @@ void q_matmul_rows_t(float* out, const WeightView& w, int64_t n0, int64_t n1, in
   const int64_t nb = w.cols / kBlockValues<WT>;
   uint8_t* pad = scratch;  // kPadRows rows
   uint8_t* buf = pad + (kPadRows * rb + 63) / 64 * 64;
+  if constexpr (WT == kWQ8_0 || WT == kWQ4_0) {
+    if (T > kGemvMaxT && T <= gemv_max_t(WT)) {
+      for (int64_t n = n0; n < n1; n += 16) {
+        const int valid = static_cast<int>(n1 - n < 16 ? n1 - n : 16);
+        const uint8_t* base = padded_rows(w, n, 16, pad);
+        const int64_t n_next = n + 16;
+        const NextGroup next =
+            n_next < n1
+                ? next_group(w.data + static_cast<size_t>(n_next) * rb,
+                             static_cast<size_t>(n1 - n_next < 16 ? n1 - n_next : 16) * rb, nb)
+                : NextGroup{};
+        // The first pass streams the group (and prefetches the next); the others find it cached.
+        for (int t0 = 0; t0 < T; t0 += kGemvCols)
+          q_gemv_cols<WT>(base, rb, a, t0, T - t0 < kGemvCols ? T - t0 : kGemvCols, out, w.rows, n,
+                          valid, buf, t0 == 0 ? next : NextGroup{});
+      }
+      return;
+    }
+  }
   if (T <= kGemvMaxT) {
     // One row vector (16 rows) at a time for a single activation row: 16 concurrent row streams
     // read faster than 32 (Q8_0 decode +10% on 2 cores); two for T = 2, where they share more.
@@ -457,22 +514,22 @@ void q_matmul_rows_t(float* out, const WeightView& w, int64_t n0, int64_t n1, in
               : NextGroup{};
       if (r_here == 2) {
         if (T == 1)
-          q_gemv_tile<WT, 2, 1>(base, rb, a, out, w.rows, n, valid, buf, next);
+          q_gemv_tile<WT, 2, 1>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
         else
-          q_gemv_tile<WT, 2, 2>(base, rb, a, out, w.rows, n, valid, buf, next);
+          q_gemv_tile<WT, 2, 2>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
       } else {
         switch (T) {
           case 1:
-            q_gemv_tile<WT, 1, 1>(base, rb, a, out, w.rows, n, valid, buf, next);
+            q_gemv_tile<WT, 1, 1>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
             break;
           case 2:
-            q_gemv_tile<WT, 1, 2>(base, rb, a, out, w.rows, n, valid, buf, next);
+            q_gemv_tile<WT, 1, 2>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
             break;
           case 3:
-            q_gemv_tile<WT, 1, 3>(base, rb, a, out, w.rows, n, valid, buf, next);
+            q_gemv_tile<WT, 1, 3>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
             break;
           default:
-            q_gemv_tile<WT, 1, 4>(base, rb, a, out, w.rows, n, valid, buf, next);
+            q_gemv_tile<WT, 1, 4>(base, rb, a, 0, out, w.rows, n, valid, buf, next);
             break;
         }
       }
@@ -505,7 +562,7 @@ size_t q_matmul_scratch(const WeightView& w, int T) {
       col = 8 * 64 + 64;
   }
   const size_t pad = (kPadRows * w.row_bytes + 63) / 64 * 64;
-  if (T <= kGemvMaxT) return pad + 2 * col + 64;
+  if (T <= gemv_max_t(w.type)) return pad + 2 * col + 64;
   return pad + static_cast<size_t>(w.cols / B) * kQRows * col + 64;
 }
 
