@@ -82,8 +82,8 @@ void register_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option(
          "--preempt-after", o->s.scheduler.preempt_after,
-         "Steps a running sequence keeps its slot while others wait; each run is preempted at "
-         "most once (0: never preempt)")
+         "Steps a running sequence keeps its slot while others wait; a run preempted once is "
+         "spared for 8 times as many steps (0: never preempt)")
       ->capture_default_str();
   cmd->add_option("--http-threads", o->s.http_threads, "Connections served at once")
       ->capture_default_str();

@@ -14,6 +14,7 @@ namespace flashrt {
 namespace {
 
 enum class Need { kNothing, kState, kSlot };
+constexpr int kRepreemptFactor = 8;
 enum class Where : int { kEmpty, kResident, kSuspended };
 
 const char* where_name(Where w) {
@@ -92,9 +93,11 @@ Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
   for (int i = 0; i < opt_.slots; ++i)
     slots_.push_back(Slot{std::make_unique<Session>(model_, be_, opt_.session), nullptr});
   fingerprint_ = slots_[0].session->fingerprint();
-  // Rows of a step: a token per slot, each prefilling sequence's pending token, the prompt budget.
-  runner_ = std::make_unique<StepRunner>(model_, be_, slots_[0].session->arena().layout_ptr(),
-                                         opt_.prefill_chunk + 2 * opt_.slots, opt_.slots);
+  // Rows of a step: a token per slot, each prefilling sequence's pending token, the prompt budget
+  // (which the first chunk may exceed up to the next multiple of 64: see plan_run).
+  runner_ =
+      std::make_unique<StepRunner>(model_, be_, slots_[0].session->arena().layout_ptr(),
+                                   std::max(opt_.prefill_chunk, 64) + 2 * opt_.slots, opt_.slots);
   decode_graph_keys_.resize(static_cast<size_t>(opt_.slots));
   cache_max_ = static_cast<int64_t>(opt_.cache_bytes);
   thread_ = std::thread([this] { loop(); });
@@ -382,6 +385,19 @@ void Scheduler::round() {
                           "session_id", "session_not_found");
       const bool bind =
           s.slot < 0 && (job->need == Need::kSlot || (job->need == Need::kState && !s.parked));
+      if (bind && s.id.empty() && job->is_run && job->stream->cancelled()) {
+        // A request that was cancelled while it waited ends without taking (or preempting) a
+        // slot; its suspended state, if any, is dropped with it.
+        if (s.parked) --suspended_;
+        s.parked.reset();
+        job->result.finish_reason = "cancelled";
+        if (job->spec.max_tokens > 0) {
+          ++stats_.generations;
+          ++stats_.cancelled;
+        }
+        finish_job(s);
+        continue;
+      }
       if (bind && !acquire_slot(sp)) continue;  // waits for a slot
       if (!job->is_run) {
         job->op(s);
@@ -437,7 +453,11 @@ void Scheduler::round() {
     if (s.queue.empty()) {
       s.in_ring = false;
       s.last_used = tick_;
-      if (s.id.empty()) release(s);  // a request-scoped sequence is finished with its slot
+      if (s.id.empty()) {  // a request-scoped sequence is finished with its state
+        release(s);
+        if (s.parked) --suspended_;
+        s.parked.reset();
+      }
       it = ring_.erase(it);
     } else {
       ++it;
@@ -453,20 +473,35 @@ void Scheduler::finish_job(Sequence& s) {
   job_over(s, *job);
 }
 
+// Whether prefill cuts must fall on absolute multiples of 64: whenever the backend may evaluate
+// the Gated DeltaNet in chunks (its bits then depend on where chunks start), not under the
+// recurrence, which is exact at every boundary.
+bool Scheduler::aligned_cuts() const {
+  return opt_.session.gdn_mode != GdnMode::kRecurrent;
+}
+
 // Gives the prefill chunks what is left of the step's token budget after the decode rows, in
 // service order; a chunk that gets nothing waits for the next round.
 void Scheduler::budget_rows(std::vector<std::shared_ptr<Sequence>>& runs) {
   int64_t left = opt_.prefill_chunk;
+  bool first_chunk = true;
   for (auto& sp : runs) {
     Job& j = *sp->queue.front();
     if (j.work != Job::Work::kPrefill) continue;
     Session& ses = *slots_[sp->slot].session;
     const size_t begin = j.fed;
-    size_t end = std::min(j.chunk_end, begin + static_cast<size_t>(std::max<int64_t>(left, 0)));
-    // The chunked Gated DeltaNet is exact at absolute multiples of 64: a chunk that does not end
-    // the prompt ends on one, so a sequence's bits do not depend on what shared its steps.
-    if (opt_.session.gdn_mode == GdnMode::kChunked && end < j.spec.prefill.size()) {
-      const int64_t first = ses.pos() + (ses.pending() >= 0 ? 1 : 0);
+    // The first chunk in service order gets its whole plan (every round makes progress); the
+    // others what the budget leaves.
+    size_t end = first_chunk ? j.chunk_end
+                             : std::min(j.chunk_end,
+                                        begin + static_cast<size_t>(std::max<int64_t>(left, 0)));
+    first_chunk = false;
+    // A chunked Gated DeltaNet is exact at absolute multiples of 64: a chunk the budget cuts
+    // short ends on one, as the plan's own cuts do but at the prompt's end and at cache points
+    // (which depend on the run alone), so a sequence's bits do not depend on what shared its
+    // steps.
+    if (aligned_cuts() && end < j.chunk_end) {
+      const int64_t first = session_tokens(ses);
       const int64_t stop = (first + static_cast<int64_t>(end - begin)) / 64 * 64;
       end = stop > first ? begin + static_cast<size_t>(stop - first) : begin;
     }
@@ -560,9 +595,19 @@ bool Scheduler::plan_run(Sequence& s, Job& j) {
   }
   if (j.phase == Job::Phase::kPrefill) {
     if (j.fed < prefill.size()) {
-      size_t end = std::min(prefill.size(), j.fed + static_cast<size_t>(opt_.prefill_chunk));
+      // The next fixed cut: the prompt's end or the next cache point (its boundary is cached).
+      size_t limit = prefill.size();
       for (size_t cp : sp.cache_points)
-        if (cp > j.fed && cp < end) end = cp;  // stop at the boundary to cache it
+        if (cp > j.fed && cp < limit) limit = cp;
+      size_t end = std::min(limit, j.fed + static_cast<size_t>(opt_.prefill_chunk));
+      if (end < limit && aligned_cuts()) {
+        // Other cuts fall on absolute multiples of 64 (see budget_rows): the next one at or
+        // before the chunk's end, else the first after its start.
+        const int64_t first = session_tokens(ses);
+        int64_t stop = (first + static_cast<int64_t>(end - j.fed)) / 64 * 64;
+        if (stop <= first) stop = (first / 64 + 1) * 64;
+        end = std::min(limit, j.fed + static_cast<size_t>(stop - first));
+      }
       j.work = Job::Work::kPrefill;
       j.chunk_end = end;
       return false;
@@ -592,12 +637,12 @@ bool Scheduler::start_decode(Sequence& s, Job& j) {
 // capsule when it gets a slot, so it decodes from exactly the state this run samples from.
 void Scheduler::spawn_forks(Sequence& s, Job& j) {
   const Capsule at = slots_[s.slot].session->snapshot(Tier::kHost);
+  std::vector<std::shared_ptr<Sequence>> made;  // all built before any stream moves
   for (size_t i = 0; i < j.forks.size(); ++i) {
     auto seq = std::make_shared<Sequence>();
     seq->parked = at;
     seq->tokens = capsule_tokens(at);
     seq->where = static_cast<int>(Where::kSuspended);
-    ++suspended_;
     auto job = std::make_shared<Job>();
     job->seq = seq;
     job->need = Need::kSlot;
@@ -608,11 +653,15 @@ void Scheduler::spawn_forks(Sequence& s, Job& j) {
     job->spec.cache_points.clear();
     job->spec.use_cache = job->spec.cache_final = false;
     job->spec.seed = *j.spec.seed + i + 1;  // submit() gives every n > 1 request a seed
-    job->stream = std::move(j.forks[i]);
-    ++seq->jobs;
-    ++jobs_;
+    job->stream = j.forks[i];
     seq->queue.push_back(std::move(job));
     seq->in_ring = true;
+    made.push_back(std::move(seq));
+  }
+  for (auto& seq : made) {
+    ++seq->jobs;
+    ++jobs_;
+    ++suspended_;
     forked_.push_back(std::move(seq));
   }
   j.forks.clear();
@@ -654,11 +703,9 @@ bool Scheduler::after_step(Sequence& s, Job& j) {
   } else if (j.work == Job::Work::kDecodeFeed) {
     ses.step_done(j.in, /*sampling=*/true);
   }
-  std::vector<float> logits;
-  if (sp.logprobs >= 0) logits = ses.logits();
-  const int32_t t = ses.sample(sp.params);
+  const int32_t t = ses.sample(sp.params);  // leaves the logits as they were
   std::optional<TokenLogprob> lp;
-  if (!logits.empty()) lp = token_logprob(logits, t, sp.logprobs);
+  if (sp.logprobs >= 0) lp = token_logprob(ses.logits(), t, sp.logprobs);
   return emit_token(s, j, t, std::move(lp));
 }
 
@@ -744,12 +791,15 @@ bool Scheduler::acquire_slot(const std::shared_ptr<Sequence>& sp) {
   }
   if (idx < 0 && opt_.preempt_after > 0) {
     // Preempt the run that has held its slot longest, once it has had preempt_after steps, and
-    // only a run not preempted before: every run is suspended at most once, so more streams than
-    // slots cost at most one suspend and one resume per run instead of one per time slice.
+    // only a run not preempted before, so more streams than slots cost about one suspend and one
+    // resume per run instead of one per time slice. A run preempted before is spared until it
+    // has had kRepreemptFactor times as many steps again: waiting stays bounded even when every
+    // resident run has been preempted once.
     int most = opt_.preempt_after - 1;
     for (size_t i = 0; i < slots_.size(); ++i) {
       const Sequence& o = *slots_[i].owner;
-      const bool spared = !o.queue.empty() && o.queue.front()->preempted;
+      const bool spared = !o.queue.empty() && o.queue.front()->preempted &&
+                          o.turns < kRepreemptFactor * opt_.preempt_after;
       if (!spared && o.turns > most) {
         most = o.turns;
         idx = static_cast<int>(i);

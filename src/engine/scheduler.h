@@ -10,7 +10,8 @@
 // prefill chunk or one generated token, so a long prompt never stalls the others' streams. A
 // sequence that needs a slot takes a free one, else suspends the least recently used idle session,
 // else preempts (suspends) the run that has held its slot the longest once it has had
-// `preempt_after` steps and was not preempted before (each run is suspended at most once);
+// `preempt_after` steps and was not preempted before (a run preempted once is spared for
+// 8 x preempt_after steps more, so that more streams than slots cost about one suspend each);
 // suspended sequences resume exactly where they were (capsules are whole boundaries, the sampler's
 // RNG included).
 #pragma once
@@ -147,6 +148,7 @@ class Scheduler {
   void spawn_forks(Sequence& s, Job& j);
   bool plan_token(Sequence& s, Job& j);
   void budget_rows(std::vector<std::shared_ptr<Sequence>>& runs);
+  bool aligned_cuts() const;
   void run_step(std::vector<std::shared_ptr<Sequence>>& runs);
   bool after_step(Sequence& s, Job& j);
   bool emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp);

@@ -173,19 +173,22 @@ int32_t Session::next_token(const SamplerParams& p) {
     feed({&fed, 1}, /*pending_first=*/false);
     pending_ = -1;
   }
-  FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
-  try {
-    return sample(p);
-  } catch (...) {
-    set_pending(-1);  // the fed token is no longer pending
-    throw;
-  }
+  return sample(p);
 }
 
 // Samples from the pending logits and makes the token pending (in the arena and the mirror).
 int32_t Session::sample(const SamplerParams& p) {
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
   FLASHRT_CHECK(pending_ < 0, "internal: sampling with a token pending");
+  try {
+    return sample_pending(p);
+  } catch (...) {
+    set_pending(-1);  // a token already fed (step_done) must not stay in meta.pending
+    throw;
+  }
+}
+
+int32_t Session::sample_pending(const SamplerParams& p) {
   if (p.is_greedy() && p.logit_bias.empty() && !p.uses_recent()) {
     // Plain greedy needs no host copy of the logits; the backend writes the token into the slot.
     pending_ = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab,

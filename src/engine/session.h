@@ -117,6 +117,7 @@ class Session {
   // is the pending token, cleared once its step has run; otherwise meta.pending is left alone.
   void feed(std::span<const int32_t> ids, bool pending_first);
   void run(std::span<const int32_t> ids, float* all_logits);
+  int32_t sample_pending(const SamplerParams& p);
   void set_pending(int32_t id);
   void check_feed(std::span<const int32_t> ids) const;
 

@@ -9,17 +9,31 @@ using nlohmann::json;
 
 namespace {
 
+// Ids the model scores but the tokenizer does not know (a vocabulary padded past the
+// tokenizer's, as Qwen's is) have no text.
+bool known(const Tokenizer& tok, int32_t id) {
+  return id >= 0 && id < tok.vocab_size();
+}
+
 // A token's text on its own: bytes that are part of a UTF-8 character come out as U+FFFD (the
 // exact bytes are in "bytes", as OpenAI gives them).
 std::string token_string(const Tokenizer& tok, int32_t id) {
+  if (!known(tok, id)) return "";
   const int32_t one[] = {id};
   return tok.decode(one);
 }
 
 json token_bytes(const Tokenizer& tok, int32_t id) {
   json bytes = json::array();
-  for (unsigned char c : tok.token_bytes(id)) bytes.push_back(static_cast<int>(c));
+  if (known(tok, id))
+    for (unsigned char c : tok.token_bytes(id)) bytes.push_back(static_cast<int>(c));
   return bytes;
+}
+
+// How many bytes the token adds to the choice's text, which is decoded as a whole with special
+// tokens skipped.
+size_t text_bytes(const Tokenizer& tok, int32_t id) {
+  return known(tok, id) && !tok.is_special(id) ? tok.token_bytes(id).size() : 0;
 }
 
 }  // namespace
@@ -31,11 +45,13 @@ json completion_logprobs(const Tokenizer& tok, std::span<const TokenLogprob> lps
     const std::string text = token_string(tok, lp.id);
     tokens.push_back(text);
     logprobs.push_back(lp.logprob);
+    // OpenAI lists the sampled token among the alternatives too (up to logprobs + 1 entries).
     json alternatives = json::object();
     for (const auto& [id, l] : lp.top) alternatives.emplace(token_string(tok, id), l);
+    alternatives.emplace(text, lp.logprob);
     top.push_back(std::move(alternatives));
     offsets.push_back(offset);
-    offset += text.size();
+    offset += text_bytes(tok, lp.id);
   }
   return {{"tokens", std::move(tokens)},
           {"token_logprobs", std::move(logprobs)},

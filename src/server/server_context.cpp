@@ -60,8 +60,13 @@ httplib::Server::Handler guarded(
 }
 
 RunResult wait_result(ServerContext& ctx, TokenStream& stream) {
-  while (!stream.wait_done(std::chrono::milliseconds(200)))
+  // The chunks are not needed (the result holds everything): taking them as they come keeps a
+  // long generation from holding every token twice.
+  std::vector<StreamChunk> chunks;
+  while (!stream.wait(&chunks, std::chrono::milliseconds(200))) {
+    chunks.clear();
     if (ctx.stopping) stream.cancel();
+  }
   return stream.result();
 }
 
@@ -107,10 +112,10 @@ void stream_choices_sse(ServerContext& ctx, httplib::Response& res,
           std::vector<StreamChunk> chunks;
           const bool done = streams[i]->wait(&chunks, std::chrono::milliseconds(waited ? 0 : 100));
           waited = true;
-          if (!chunks.empty()) emit(on_chunks(i, chunks));
-          if (!done) continue;
-          st->done[i] = true;
-          try {
+          try {  // nothing may escape a content provider
+            if (!chunks.empty()) emit(on_chunks(i, chunks));
+            if (!done) continue;
+            st->done[i] = true;
             st->results[i] = streams[i]->result();
             emit(on_finish(i, st->results[i]));
           } catch (const std::exception& e) {

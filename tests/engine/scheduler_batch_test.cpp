@@ -84,7 +84,8 @@ TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
   for (size_t i = 0; i < 4; ++i) streams.push_back(sched.submit(spec_of(runs[i])));
   // Wait until the first run has tokens, then add the rest one by one.
   std::vector<StreamChunk> ignored;
-  while (streams[0]->generated.load() < 3) streams[0]->wait(&ignored, std::chrono::milliseconds(5));
+  while (streams[0]->generated.load() < 3)
+    if (streams[0]->wait(&ignored, std::chrono::milliseconds(5))) break;  // over (or failed)
   for (size_t i = 4; i < runs.size(); ++i) {
     streams.push_back(sched.submit(spec_of(runs[i])));
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -96,6 +97,50 @@ TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
   const SchedulerStats& st = sched.stats();
   EXPECT_GT(st.step_sequences.load(), st.steps.load() * 3 / 2)
       << st.step_sequences.load() << " sequences in " << st.steps.load() << " steps";
+}
+
+TEST_P(SchedulerBatch, ChunkedGdnCutsAtCachePointsAndStaysBatchInvariant) {
+  // The chunked Gated DeltaNet's bits depend on where chunks start, so the scheduler cuts prompts
+  // only at the prompt's end, at cache points and at absolute multiples of 64. Cache points off
+  // that grid and a budget below 64 once stalled a prompt forever; now every run finishes, with
+  // the same tokens alone as next to others.
+  const std::string dir = trained_model_dir(GetParam());
+  const auto be = make_cpu_backend();
+  const auto model = load_model(dir, *be);
+  const Reference ref(dir);
+  SchedulerOptions opt;
+  opt.slots = 3;
+  opt.session.max_ctx = 512;
+  opt.session.gdn_mode = GdnMode::kChunked;
+  opt.prefill_chunk = 48;
+  std::vector<RunSpec> runs;
+  for (const char* key : {"p0.input_ids", "p1.input_ids", "p2.input_ids"}) {
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < 4; ++i) {
+      const auto p = ref.ids(key);
+      prompt.insert(prompt.end(), p.begin(), p.end());
+    }
+    RunSpec sp = spec_of({prompt, 12, sampled(0.9f), 5});
+    sp.use_cache = true;
+    sp.cache_points = {37, 101};
+    runs.push_back(sp);
+  }
+  auto finish = [](TokenStream& st) {
+    EXPECT_TRUE(st.wait_done(std::chrono::seconds(60))) << "a run stalled";
+    return st.result().ids;
+  };
+  std::vector<std::vector<int32_t>> alone;
+  {
+    Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+    for (const RunSpec& r : runs) alone.push_back(finish(*sched.submit(r)));
+  }
+  Scheduler sched(*model, *be, load_tokenizer(dir), opt);
+  std::vector<std::shared_ptr<TokenStream>> streams;
+  for (const RunSpec& r : runs) streams.push_back(sched.submit(r));
+  for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(finish(*streams[i]), alone[i]) << "run " << i;
+  // Boundaries were cached at cache points too, not only at the prompts' ends (prompts that
+  // share a prefix share its entries).
+  EXPECT_GT(sched.stats().cache_inserts.load(), runs.size());
 }
 
 TEST_P(SchedulerBatch, NChoicesForkThePromptOnceAndDecodeTogether) {
@@ -189,13 +234,14 @@ TEST_P(SchedulerBatch, LogprobsAreTheLogSoftmaxOfTheForwardLogits) {
 
 TEST(SchedulerPreemption, MoreRunsThanSlotsSuspendEachRunAtMostOnce) {
   // Three 120-token runs on two slots with a short time slice: without the rule a waiting run
-  // would preempt every 4 steps (dozens of suspend/resume copies); with it, at most one per run.
+  // would preempt every 16 steps (a dozen suspend/resume copies); with it, at most one per run
+  // (a run preempted once is spared for 8 x 16 = 128 steps, more than it generates).
   const std::string dir = trained_model_dir("pycoder-dense-7m");
   const auto be = make_cpu_backend();
   const auto model = load_model(dir, *be);
   SchedulerOptions opt;
   opt.slots = 2;
-  opt.preempt_after = 4;
+  opt.preempt_after = 16;
   opt.session.max_ctx = 256;
   opt.cache_bytes = 0;
   const std::vector<RunCase> runs = {{{3, 4, 5}, 120, SamplerParams::greedy(), 1},
