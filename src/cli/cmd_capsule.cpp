@@ -35,7 +35,7 @@ void register_capsule(CLI::App& app) {
   add_model_options(save, so->m);
   auto* ids = save->add_option("--ids", so->ids, "Prompt as token ids");
   save->add_option("-p,--prompt", so->prompt, "Prompt text")->excludes(ids);
-  save->add_option("-o,--output", so->out, "Capsule file to write")->required();
+  save->add_option("-o,--output", so->out, "Capsule file to write")->required()->check(kOutputFile);
   save->add_flag("--zstd", so->zstd, "Compress the payloads with zstd");
   save->callback([so] {
     auto loaded = load(so->m);

@@ -41,12 +41,15 @@ void register_convert(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "convert", "Convert an HF folder or GGUF file to GGUF (llama.cpp-compatible)");
   cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
-  cmd->add_option("-o,--output", o->out, "Output .gguf path")->required();
+  cmd->add_option("-o,--output", o->out, "Output .gguf path")->required()->check(kOutputFile);
   cmd->add_option("--type", o->type,
                   "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember(kTypes))
       ->capture_default_str();
-  cmd->callback([o] { convert(o->in, o->out, o->type); });
+  cmd->callback([o] {
+    check_not_input(o->out, o->in);
+    convert(o->in, o->out, o->type);
+  });
 }
 
 // llama-quantize's shape of the same operation: quantize IN OUT --type T. Norms and other
@@ -60,12 +63,15 @@ void register_quantize(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("quantize", "Write a GGUF with quantized weights (like llama-quantize)");
   cmd->add_option("input", o->in, "HF folder or .gguf file")->required();
-  cmd->add_option("output", o->out, "Output .gguf path")->required();
+  cmd->add_option("output", o->out, "Output .gguf path")->required()->check(kOutputFile);
   cmd->add_option("--type", o->type,
                   "Type of the weight matrices: q8_0, q4_0, q4_k, q6_k (or f32, f16, bf16)")
       ->check(CLI::IsMember(kTypes))
       ->capture_default_str();
-  cmd->callback([o] { convert(o->in, o->out, o->type); });
+  cmd->callback([o] {
+    check_not_input(o->out, o->in);
+    convert(o->in, o->out, o->type);
+  });
 }
 
 }  // namespace flashrt::cli

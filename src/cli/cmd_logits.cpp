@@ -15,7 +15,7 @@ void register_logits(CLI::App& app) {
       app.add_subcommand("logits", "Write the logits of one forward pass as a NumPy .npy file");
   add_model_options(cmd, o->m);
   cmd->add_option("--ids", o->ids, "Token ids: 1,2,3")->required();
-  cmd->add_option("-o,--output", o->out, "Output .npy path")->required();
+  cmd->add_option("-o,--output", o->out, "Output .npy path")->required()->check(kOutputFile);
   cmd->callback([o] {
     auto loaded = load(o->m);
     auto& model = loaded.model;

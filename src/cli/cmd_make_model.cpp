@@ -2,6 +2,7 @@
 #include <fmt/ranges.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "cli/common.h"
 #include "core/error.h"
@@ -30,7 +31,7 @@ void register_make_model(CLI::App& app) {
       ->check(CLI::IsMember(archs))
       ->capture_default_str();
   cmd->add_option("--shape", o->shape, shapes)->capture_default_str();
-  cmd->add_option("-o,--output", o->out, "Output .gguf")->required();
+  cmd->add_option("-o,--output", o->out, "Output .gguf")->required()->check(kOutputFile);
   cmd->add_option("--type", o->type,
                   "Type of the weight matrices: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
@@ -41,16 +42,26 @@ void register_make_model(CLI::App& app) {
   cmd->callback([o] {
     DType type;
     if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
-    const ModelConfig c = model_shape(o->arch, o->shape);
+    ModelConfig c = model_shape(o->arch, o->shape);
+    std::optional<TokenizerData> tok;
+    if (!o->tokenizer.empty()) {
+      tok = load_tokenizer(o->tokenizer).to_data();
+      const auto n = static_cast<int64_t>(tok->tokens.size());
+      if (n > c.vocab) {
+        // A small shape takes the tokenizer's vocabulary (rounded up to 64 rows), so that the
+        // model runs from text.
+        c.vocab = (n + 63) / 64 * 64;
+        std::fprintf(stderr,
+                     "note: the vocabulary is sized to the tokenizer's %lld tokens (%lld rows)\n",
+                     static_cast<long long>(n), static_cast<long long>(c.vocab));
+      }
+    }
     auto m = make_random_model(c, o->seed);
     m->path = o->out;
     GGUFWriter w;
     write_gguf(*m, w, type);
-    if (!o->tokenizer.empty()) {
-      TokenizerData d = load_tokenizer(o->tokenizer).to_data();
-      FLASHRT_CHECK(static_cast<int64_t>(d.tokens.size()) <= c.vocab,
-                    "the tokenizer has {} tokens, more than the model's {}", d.tokens.size(),
-                    c.vocab);
+    if (tok) {
+      TokenizerData& d = *tok;
       // Pad the vocabulary to the embedding rows, as llama.cpp's converter does ([PADn], unused).
       for (int64_t i = static_cast<int64_t>(d.tokens.size()); i < c.vocab; ++i) {
         d.tokens.push_back(fmt::format("[PAD{}]", i));

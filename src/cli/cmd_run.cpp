@@ -1,6 +1,7 @@
 // flashrt run: prefill a prompt and stream a continuation.
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <optional>
 
 #include "capsule/capsule_file.h"
@@ -25,6 +26,8 @@ struct RunOptions {
 };
 
 void run(const RunOptions& o) {
+  // Ids are checked before the model loads.
+  const std::vector<int32_t> given_ids = parse_ids(o.ids), extra_stops = parse_ids(o.stop_ids);
   auto loaded = load(o.m);
   auto& model = loaded.model;
   Session s(*model, *loaded.backend, session_options(o.m));
@@ -41,7 +44,7 @@ void run(const RunOptions& o) {
   }
   const bool print_ids = o.print_ids || !tok;
   std::vector<int32_t> prompt =
-      o.ids.empty() ? (tok ? tok->encode(o.prompt) : std::vector<int32_t>{}) : parse_ids(o.ids);
+      o.ids.empty() ? (tok ? tok->encode(o.prompt) : std::vector<int32_t>{}) : given_ids;
   if (!o.capsule.empty()) {
     // Continue from a saved boundary: the capsule holds the whole state, nothing is re-prefilled.
     const auto t = std::chrono::steady_clock::now();
@@ -65,7 +68,7 @@ void run(const RunOptions& o) {
     if (tok)
       for (int32_t id : tok->stop_ids()) stops.push_back(id);
   }
-  for (int32_t id : parse_ids(o.stop_ids)) stops.push_back(id);
+  for (int32_t id : extra_stops) stops.push_back(id);
 
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
@@ -89,6 +92,9 @@ void run(const RunOptions& o) {
   });
   if (dec) std::fputs(dec->flush().c_str(), stdout);
   std::printf("\n");
+  if (r.finish == FinishReason::kContextFull)
+    std::fprintf(stderr, "note: stopped after %zu tokens: the context (--ctx %lld) is full\n",
+                 r.tokens.size(), static_cast<long long>(o.m.ctx));
   const auto t2 = clock::now();
   if (o.stats) {
     const double pre = std::chrono::duration<double>(t1 - t0).count();
@@ -111,7 +117,9 @@ void register_run(CLI::App& app) {
   cmd->add_option("-p,--prompt", o->prompt, "Prompt text")->excludes(ids);
   cmd->add_option("--capsule", o->capsule,
                   "Start from a capsule file (flashrt capsule save); -p/--ids then add to it");
-  cmd->add_option("-n,--n-predict", o->n, "Maximum tokens to generate")->capture_default_str();
+  cmd->add_option("-n,--n-predict", o->n, "Maximum tokens to generate")
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()))
+      ->capture_default_str();
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--stop-ids", o->stop_ids, "Extra token ids that end generation: 5,6");
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Do not stop at the model's end-of-sequence tokens");

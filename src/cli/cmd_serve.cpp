@@ -62,6 +62,7 @@ void register_serve(CLI::App& app) {
   add_model_options(cmd, o->m);
   cmd->add_option("--host", o->s.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->s.port, "Port (0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option("--slots", o->s.scheduler.slots,
                   "Sequences resident at once, advancing together in each forward step (more "
@@ -72,8 +73,10 @@ void register_serve(CLI::App& app) {
                   "Keep capsules as files here (they survive a restart); default: memory only");
   cmd->add_option("--api-key", o->s.api_key, "Require 'Authorization: Bearer KEY' on /v1/*");
   cmd->add_option("--cache-mb", o->cache_mb, "Prefix-capsule cache budget in MiB (0: off)")
+      ->check(CLI::Range(0, 1 << 24))
       ->capture_default_str();
   cmd->add_option("--max-sessions", o->s.scheduler.max_sessions, "Open sessions allowed")
+      ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
   cmd->add_option("--prefill-chunk", o->s.scheduler.prefill_chunk,
                   "Prompt tokens per forward step, shared by the prompts being prefilled (decoding "
@@ -84,8 +87,10 @@ void register_serve(CLI::App& app) {
          "--preempt-after", o->s.scheduler.preempt_after,
          "Steps a running sequence keeps its slot while others wait; a run preempted once is "
          "spared for 8 times as many steps (0: never preempt)")
+      ->check(CLI::Range(0, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--http-threads", o->s.http_threads, "Connections served at once")
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   cmd->add_option("--model-name", o->s.model_name,
                   "Model id reported by /v1/models (default: the file name)");

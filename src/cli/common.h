@@ -43,8 +43,12 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session = true)
 // Applies thread settings, makes the backend and loads the model onto it.
 Loaded load(const ModelOptions& o);
 SessionOptions session_options(const ModelOptions& o);
-// Parses "1,2,3" or "1 2 3".
+// Parses "1,2,3" or "1 2 3" (an empty item between commas is an error).
 std::vector<int32_t> parse_ids(const std::string& s);
+// Checks an -o path before any work: not a directory, in a directory that exists. And says so
+// when the output replaces the input.
+extern const CLI::Validator kOutputFile;
+void check_not_input(const std::string& output, const std::string& input);
 
 // Subcommand registration (one file each).
 void register_run(CLI::App& app);

@@ -32,7 +32,11 @@ ModelConfig decoder_config_from_hf(const HFConfig& h) {
   c.tied_embeddings = h.get_bool("tie_word_embeddings", false);
   c.max_positions = h.get_int("max_position_embeddings", 4096);
   c.bos_id = static_cast<int32_t>(h.get_int("bos_token_id", -1));
-  for (int64_t e : h.get_int_list("eos_token_id")) c.eos_ids.push_back(static_cast<int32_t>(e));
+  for (int64_t e : h.get_int_list("eos_token_id")) {
+    FLASHRT_CHECK(e >= 0 && e < c.vocab, "{}: eos_token_id {} is outside the vocabulary (0..{})",
+                  h.path(), e, c.vocab - 1);
+    c.eos_ids.push_back(static_cast<int32_t>(e));
+  }
   return c;
 }
 
@@ -55,11 +59,18 @@ ModelConfig decoder_config_from_gguf(const GGUFFile& f, const std::string& arch)
   FLASHRT_CHECK(embd.shape.size() == 2, "{}: token_embd.weight is not a matrix", f.describe());
   c.vocab = embd.shape[0];
   c.tied_embeddings = f.find("output.weight") == nullptr;
-  c.bos_id = static_cast<int32_t>(f.get_int_opt("tokenizer.ggml.bos_token_id").value_or(-1));
-  if (auto e = f.get_int_opt("tokenizer.ggml.eos_token_id"))
-    c.eos_ids.push_back(static_cast<int32_t>(*e));
-  if (auto e = f.get_int_opt("tokenizer.ggml.eot_token_id"))
-    if (c.eos_ids.empty() || c.eos_ids[0] != *e) c.eos_ids.push_back(static_cast<int32_t>(*e));
+  // Token ids are u32 in GGUF: checked against the vocabulary before they become int32.
+  auto token_id = [&](const char* key) -> std::optional<int32_t> {
+    const auto v = f.get_int_opt(key);
+    if (!v) return std::nullopt;
+    FLASHRT_CHECK(*v >= 0 && *v < c.vocab, "{}: {} is {}, outside the vocabulary (0..{})",
+                  f.describe(), key, *v, c.vocab - 1);
+    return static_cast<int32_t>(*v);
+  };
+  c.bos_id = token_id("tokenizer.ggml.bos_token_id").value_or(-1);
+  if (auto e = token_id("tokenizer.ggml.eos_token_id")) c.eos_ids.push_back(*e);
+  if (auto e = token_id("tokenizer.ggml.eot_token_id"))
+    if (c.eos_ids.empty() || c.eos_ids[0] != *e) c.eos_ids.push_back(*e);
   return c;
 }
 

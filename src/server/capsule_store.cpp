@@ -81,10 +81,11 @@ CapsuleRecord CapsuleStore::record_of(const std::string& id, const Capsule& c) c
   return r;
 }
 
-CapsuleRecord CapsuleStore::add(const Capsule& c) {
+CapsuleRecord CapsuleStore::add(const Capsule& c, const std::string& session) {
   FLASHRT_CHECK(c.tier == Tier::kHost, "only host capsules are stored");
   const std::string id = random_id();
   CapsuleRecord rec = record_of(id, c);
+  rec.session = session;
   Entry e{rec, std::nullopt};
   if (dir_.empty()) {
     e.mem = c;

@@ -23,14 +23,15 @@ struct CapsuleRecord {
   bool compatible = false;  // made by this server's model
   int64_t created = 0;      // unix seconds
   std::string path;         // its file, when persisted
+  std::string session;      // the session it was snapshotted from (while this server runs)
 };
 
 class CapsuleStore {
  public:
   CapsuleStore(std::string dir, Fingerprint fp);
 
-  // Stores a host capsule under a new id.
-  CapsuleRecord add(const Capsule& c);
+  // Stores a host capsule under a new id; `session`: the session it was taken from, if any.
+  CapsuleRecord add(const Capsule& c, const std::string& session = "");
   // Stores an uploaded capsule file after validating it completely (ApiError 400 when corrupt or
   // made by another model).
   CapsuleRecord import_bytes(const std::string& bytes);

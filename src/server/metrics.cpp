@@ -11,6 +11,20 @@ void Metrics::count_request(const std::string& route, int status) {
 
 namespace {
 
+// A label value as Prometheus' text format wants it: backslash, quote and newline escaped.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"')
+      out += {'\\', c};
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
 void counter(std::string& s, const char* name, const char* help, uint64_t v) {
   s += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, v);
 }
@@ -42,8 +56,8 @@ std::string Metrics::render(const SchedulerStats& st, const SchedulerGauges& g,
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, n] : requests_)
-      s += fmt::format("flashrt_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
-                       key.second, n);
+      s += fmt::format("flashrt_requests_total{{route=\"{}\",status=\"{}\"}} {}\n",
+                       label_value(key.first), key.second, n);
   }
   histogram(s, "flashrt_ttft_seconds",
             "Time from receiving a request to its first generated token.", st.ttft);

@@ -200,7 +200,8 @@ std::vector<ChatMessage> parse_messages(const Fields& f, const char* key, bool r
     if (*role == "developer") role = "system";
     if (*role != "system" && *role != "user" && *role != "assistant" && *role != "tool")
       bad_request(where + ".role", "invalid_value",
-                  "'{}.role' must be system, user, assistant or tool (got '{}')", where, *role);
+                  "'{}.role' must be system, developer, user, assistant or tool (got '{}')", where,
+                  *role);
     ChatMessage msg;
     msg.role = *role;
     msg.content = message_content(m, where);

@@ -192,10 +192,7 @@ void add_session_routes(httplib::Server& http, ServerContext& ctx) {
       R"(/v1/sessions/([^/]+)/snapshot)",
       with_id([&ctx](const std::string& id, const httplib::Request& req, httplib::Response& res) {
         body_json(req, true);  // no fields yet, but a body must still be JSON
-        const CapsuleRecord rec = ctx.capsules->add(ctx.scheduler->snapshot(id));
-        json j = capsule_json(rec);
-        j["session"] = id;
-        send_json(res, j);
+        send_json(res, capsule_json(ctx.capsules->add(ctx.scheduler->snapshot(id), id)));
       }));
   http.Post(
       R"(/v1/sessions/([^/]+)/restore)",

@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <sys/socket.h>
 
+#include <cctype>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 
 #include "server/api_error.h"
@@ -17,22 +20,110 @@ using nlohmann::json;
 
 namespace {
 
-// Metric label for a request path: ids collapsed so the label set stays small.
+// Metric label for a request path: one of the routes the server has, ids collapsed to {id}, and
+// "other" for anything else. The label never carries text from the request, so the label set is
+// bounded and /metrics cannot be forged through a path.
 std::string route_label(const httplib::Request& req) {
-  const std::string& p = req.path;
-  for (const char* base : {"/v1/sessions/", "/v1/capsules/", "/v1/models/"}) {
-    const std::string b = base;
-    if (p.rfind(b, 0) == 0) {
-      const size_t slash = p.find('/', b.size());
-      return b + "{id}" + (slash == std::string::npos ? "" : p.substr(slash));
+  static const char* const kRoutes[] = {
+      "/health",
+      "/metrics",
+      "/v1/models",
+      "/v1/models/{id}",
+      "/v1/completions",
+      "/v1/chat/completions",
+      "/v1/sessions",
+      "/v1/sessions/{id}",
+      "/v1/sessions/{id}/append",
+      "/v1/sessions/{id}/generate",
+      "/v1/sessions/{id}/interrupt",
+      "/v1/sessions/{id}/snapshot",
+      "/v1/sessions/{id}/restore",
+      "/v1/sessions/{id}/fork",
+      "/v1/capsules",
+      "/v1/capsules/{id}",
+  };
+  auto matches = [&p = req.path](std::string_view route) {
+    size_t i = 0;  // position in the path
+    for (size_t r = 0; r < route.size();) {
+      if (route.substr(r, 4) == "{id}") {
+        const size_t end = p.find('/', i);
+        const size_t stop = end == std::string::npos ? p.size() : end;
+        if (stop == i) return false;  // an empty id
+        i = stop;
+        r += 4;
+      } else {
+        if (i >= p.size() || p[i] != route[r]) return false;
+        ++i;
+        ++r;
+      }
     }
-  }
-  static const char* known[] = {
-      "/health",      "/metrics",    "/v1/models", "/v1/completions", "/v1/chat/completions",
-      "/v1/sessions", "/v1/capsules"};
-  for (const char* k : known)
-    if (p == k) return p;
+    return i == p.size();
+  };
+  for (const char* r : kRoutes)
+    if (matches(r)) return r;
   return "other";
+}
+
+// The framing of a request, checked before its body is read (httplib would otherwise wait for a
+// body that never comes, or stop answering). Returns an error to send, or nothing. Fixes up what
+// is harmless: a POST without Content-Length has an empty body, and a form content type (curl -d)
+// is not parsed as a form: every route reads its body as JSON (or capsule bytes) whatever the
+// type says.
+std::optional<ApiError> check_framing(httplib::Request& req, size_t max_body) {
+  std::vector<std::string> lengths;
+  for (auto [it, end] = req.headers.equal_range("Content-Length"); it != end; ++it)
+    lengths.push_back(it->second);
+  auto bad = [](const std::string& why) {
+    return ApiError(400, "malformed HTTP request: " + why, "", "bad_http_request");
+  };
+  // httplib reads chunked bodies without the size limit: bodies must say their length.
+  if (req.has_header("Transfer-Encoding"))
+    return ApiError(411, "send the body with a Content-Length (Transfer-Encoding is not accepted)",
+                    "", "length_required");
+  if (!lengths.empty()) {
+    for (const std::string& v : lengths)
+      if (v != lengths[0]) return bad("conflicting Content-Length headers");
+    const std::string& v = lengths[0];
+    if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
+      return bad(fmt::format("Content-Length '{}' is not a byte count", v));
+    if (std::stoull(v) > max_body)
+      return ApiError(
+          413, fmt::format("the request body is {} bytes, over the limit of {}", v, max_body), "",
+          "body_too_large");
+    if (lengths.size() > 1) {
+      req.headers.erase("Content-Length");
+      req.headers.emplace("Content-Length", v);
+    }
+  } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
+             req.method == "DELETE") {
+    req.headers.emplace("Content-Length", "0");  // no body: not "until the connection closes"
+  }
+  if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+    req.headers.erase("Content-Type");
+    req.headers.emplace("Content-Type", "application/octet-stream");
+  }
+  return std::nullopt;
+}
+
+// Answers `e` and ends the connection: the request's body was not read, and on a kept-alive
+// connection httplib would take it for the next request. (httplib 0.11 ignores a response's
+// "Connection: close"; a content provider that reports failure after writing makes it close.)
+void reject_and_close(httplib::Response& res, const ApiError& e) {
+  auto text = std::make_shared<std::string>(dump(e.to_json()));
+  res.status = e.status();
+  res.set_content_provider(text->size(), "application/json",
+                           [text](size_t offset, size_t, httplib::DataSink& sink) {
+                             sink.write(text->data() + offset, text->size() - offset);
+                             return false;
+                           });
+}
+
+// RFC 7235: the scheme name is case-insensitive.
+bool bearer_matches(const std::string& auth, const std::string& key) {
+  if (auth.size() < 7 || auth[6] != ' ') return false;
+  std::string scheme = auth.substr(0, 6);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return scheme == "bearer" && auth.substr(7) == key;
 }
 
 std::vector<int32_t> end_of_turn_ids(const Model& model, const Tokenizer& tok) {
@@ -81,15 +172,29 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
   http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(ctx.opt.max_body_bytes);
   http.set_keep_alive_timeout(5);  // also how long a new connection may take to send its request
-  http.set_read_timeout(30);
+  // A body that stalls mid-way (a Content-Length larger than what is sent) ends in 400 after this.
+  http.set_read_timeout(kReadTimeoutSeconds);
   http.set_write_timeout(30);
   http.set_tcp_nodelay(true);  // a token per write: do not wait to fill packets
 
-  http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+  // Only SO_REUSEADDR (a restart may bind a port in TIME_WAIT): httplib's default sets
+  // SO_REUSEPORT, which let a second server bind the same port and share its connections.
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http.set_pre_routing_handler([&ctx](const httplib::Request& creq, httplib::Response& res) {
+    // The request object is httplib's own (not const); the framing fix-ups must happen before it
+    // reads the body, and this handler is the only place that runs then.
+    auto& req = const_cast<httplib::Request&>(creq);
+    if (const auto e = check_framing(req, ctx.opt.max_body_bytes)) {
+      reject_and_close(res, *e);
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (ctx.opt.api_key.empty() || req.path.rfind("/v1/", 0) != 0)
       return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
-    if (auth == "Bearer " + ctx.opt.api_key) return httplib::Server::HandlerResponse::Unhandled;
+    if (bearer_matches(auth, ctx.opt.api_key)) return httplib::Server::HandlerResponse::Unhandled;
     send_json(
         res,
         ApiError(401,
@@ -99,9 +204,20 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
         401);
     return httplib::Server::HandlerResponse::Handled;
   });
+  // "Expect: 100-continue" is answered before routing: a request whose framing is refused gets
+  // its error instead of an invitation to send the body.
+  http.set_expect_100_continue_handler(
+      [&ctx](const httplib::Request& creq, httplib::Response& res) {
+        auto& req = const_cast<httplib::Request&>(creq);
+        if (const auto e = check_framing(req, ctx.opt.max_body_bytes)) {
+          reject_and_close(res, *e);
+          return e->status();
+        }
+        return 100;
+      });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     // Only fills responses nobody wrote: routing misses and httplib's own errors.
-    if (!res.body.empty()) return;
+    if (!res.body.empty() || res.content_provider_) return;
     if (res.status == 404)
       send_json(res,
                 ApiError(404, fmt::format("no route for {} {}", req.method, req.path), "",
@@ -111,8 +227,9 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
     else if (res.status == 400)
       send_json(res,
                 ApiError(400,
-                         "malformed HTTP request (a POST without a body still needs "
-                         "'Content-Length: 0'; with curl, send -d '{}')",
+                         fmt::format("malformed HTTP request (a bad request line or headers, or a "
+                                     "body shorter than its Content-Length: none for {} s)",
+                                     kReadTimeoutSeconds),
                          "", "bad_http_request")
                     .to_json(),
                 400);

@@ -15,6 +15,9 @@
 
 namespace flashrt::server {
 
+// How long a connection may stall while sending its request body before it gets 400.
+inline constexpr int kReadTimeoutSeconds = 10;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;  // 0: any free port (see Server::port())

@@ -182,6 +182,7 @@ json capsule_json(const CapsuleRecord& r) {
           {"fingerprint", r.fingerprint},
           {"compatible", r.compatible},
           {"persisted", !r.path.empty()},
+          {"session", r.session.empty() ? json(nullptr) : json(r.session)},
           {"created", r.created}};
 }
 

@@ -1,5 +1,6 @@
 #include "tokenizer/gguf_vocab.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "core/error.h"
@@ -32,9 +33,27 @@ TokenizerData tokenizer_data_from_gguf(const GGUFFile& f) {
   });
   read("tokenizer.ggml.merges", [&](const GGUFValue& v) { d.merges = v.as_string_array(); });
   d.pre = f.get_string_opt("tokenizer.ggml.pre").value_or("default");
-  if (auto v = f.get_int_opt("tokenizer.ggml.bos_token_id")) d.bos = static_cast<int32_t>(*v);
-  if (auto v = f.get_int_opt("tokenizer.ggml.eos_token_id")) d.eos = static_cast<int32_t>(*v);
-  if (auto v = f.get_int_opt("tokenizer.ggml.padding_token_id")) d.pad = static_cast<int32_t>(*v);
+  // Token ids are u32 in GGUF: checked against the vocabulary before they become int32.
+  auto token_id = [&](const char* key) -> std::optional<int32_t> {
+    const auto v = f.get_int_opt(key);
+    if (!v) return std::nullopt;
+    const auto n = static_cast<int64_t>(d.tokens.size());
+    FLASHRT_CHECK(*v >= 0 && *v < n, "{}: {} is {}, outside the vocabulary (0..{})", f.describe(),
+                  key, *v, n - 1);
+    return static_cast<int32_t>(*v);
+  };
+  d.bos = token_id("tokenizer.ggml.bos_token_id");
+  d.eos = token_id("tokenizer.ggml.eos_token_id");
+  // A bad padding id is common in the wild and harmless here (llama.cpp warns too): dropped.
+  if (auto v = f.get_int_opt("tokenizer.ggml.padding_token_id")) {
+    if (*v >= 0 && *v < static_cast<int64_t>(d.tokens.size()))
+      d.pad = static_cast<int32_t>(*v);
+    else
+      std::fprintf(stderr,
+                   "warning: %s: ignoring tokenizer.ggml.padding_token_id %lld (outside the "
+                   "vocabulary)\n",
+                   f.describe().c_str(), static_cast<long long>(*v));
+  }
   d.chat_template = f.get_string_opt("tokenizer.chat_template").value_or("");
   return d;
 }

@@ -56,5 +56,32 @@ TEST(TokenizerGguf, GgufWithoutTokenizerIsAClearError) {
   }
 }
 
+TEST(TokenizerGguf, TokenIdsOutsideTheVocabularyAreRefused) {
+  // GGUF stores token ids as u32: 4000000000 once came out as -294967296.
+  const std::string hf = testing::trained_model_dir("pycoder-dense-7m");
+  auto m = load_model(hf);
+  for (const char* key : {"tokenizer.ggml.eos_token_id", "tokenizer.ggml.bos_token_id"}) {
+    GGUFWriter w;
+    write_gguf(*m, w, DType::F32);
+    write_tokenizer_gguf(load_tokenizer(hf).to_data(), w);
+    w.set(key, GGUFValue::u32(4000000000u));
+    const std::string path = testing::temp_dir() + "/bad-token-id.gguf";
+    w.write(path);
+    for (int what = 0; what < 2; ++what) {
+      try {
+        if (what == 0)
+          load_tokenizer(path);
+        else
+          load_model(path);
+        ADD_FAILURE() << key << ": loaded";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("4000000000, outside the vocabulary"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace flashrt::tokenizer_test
