@@ -66,8 +66,8 @@ TEST(CliOptions, OutputPathsAreCheckedBeforeAnyWork) {
 
 TEST(CliOptions, TinyRandomModelsTakeTheTokenizersVocabularyAndRunFromText) {
   const std::string out = ::testing::TempDir() + "/tiny-with-tokenizer.gguf";
-  const CommandResult made = run_flashrt("make-model --arch qwen3 --shape tiny --tokenizer " +
-                                         model() + " -o " + out);
+  const CommandResult made =
+      run_flashrt("make-model --arch qwen3 --shape tiny --tokenizer " + model() + " -o " + out);
   ASSERT_EQ(made.status, 0) << made.out;
   EXPECT_NE(made.out.find("sized to the tokenizer's 8192 tokens"), std::string::npos) << made.out;
   const CommandResult r = run_flashrt("run -m " + out + " -p 'def f():' -n 3 --temp 0");

@@ -47,12 +47,20 @@ RunSpec spec_of(const RunCase& r) {
   return sp;
 }
 
-class SchedulerBatch : public ::testing::TestWithParam<std::string> {};
+// The trained model named by the parameter, on a CPU backend.
+class SchedulerBatch : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    dir = trained_model_dir(GetParam());
+    be = make_cpu_backend();
+    model = load_model(dir, *be);
+  }
+  std::string dir;
+  std::unique_ptr<Backend> be;
+  std::unique_ptr<Model> model;
+};
 
 TEST_P(SchedulerBatch, RunsSharingStepsGetTheirSoloTokens) {
-  const std::string dir = trained_model_dir(GetParam());
-  const auto be = make_cpu_backend();
-  const auto model = load_model(dir, *be);
   const Reference ref(dir);
   SchedulerOptions opt;
   opt.slots = 4;
@@ -104,9 +112,6 @@ TEST_P(SchedulerBatch, ChunkedGdnCutsAtCachePointsAndStaysBatchInvariant) {
   // only at the prompt's end, at cache points and at absolute multiples of 64. Cache points off
   // that grid and a budget below 64 once stalled a prompt forever; now every run finishes, with
   // the same tokens alone as next to others.
-  const std::string dir = trained_model_dir(GetParam());
-  const auto be = make_cpu_backend();
-  const auto model = load_model(dir, *be);
   const Reference ref(dir);
   SchedulerOptions opt;
   opt.slots = 3;
@@ -146,9 +151,6 @@ TEST_P(SchedulerBatch, ChunkedGdnCutsAtCachePointsAndStaysBatchInvariant) {
 TEST_P(SchedulerBatch, NChoicesForkThePromptOnceAndDecodeTogether) {
   // OpenAI's n: the prompt is fed once, then choice i continues from that state with seed + i, so
   // each choice is the solo run of the same prompt with that seed.
-  const std::string dir = trained_model_dir(GetParam());
-  const auto be = make_cpu_backend();
-  const auto model = load_model(dir, *be);
   const Reference ref(dir);
   SchedulerOptions opt;
   opt.slots = 4;
@@ -182,9 +184,6 @@ TEST_P(SchedulerBatch, NChoicesForkThePromptOnceAndDecodeTogether) {
 TEST_P(SchedulerBatch, LogprobsAreTheLogSoftmaxOfTheForwardLogits) {
   // A run's logprobs are those of `flashrt logits` (one forward over prompt + tokens) at the
   // positions that produced each token, whatever the sampler then did with them.
-  const std::string dir = trained_model_dir(GetParam());
-  const auto be = make_cpu_backend();
-  const auto model = load_model(dir, *be);
   const Reference ref(dir);
   SchedulerOptions opt;
   opt.slots = 2;

@@ -117,7 +117,8 @@ TEST(ServerHardening, RequestFramingIsAnsweredAtOnce) {
     std::string request;
     int status;
   };
-  const std::string head = "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  const std::string head =
+      "POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
   const std::vector<Case> cases = {
       // No Content-Length and no body, connection left open: an empty body, not a wait.
       {"no Content-Length", head + "\r\n", 200},
@@ -150,9 +151,9 @@ TEST(ServerHardening, RequestFramingIsAnsweredAtOnce) {
   EXPECT_EQ(status_of(smuggled), 400);
   EXPECT_EQ(smuggled.find("HTTP/1.1", 9), std::string::npos) << smuggled;
   // Expect: 100-continue with a length over the limit: refused before the body is sent.
-  const std::string expect = raw_exchange(
-      port, head + "Expect: 100-continue\r\nContent-Length: 99999999999999\r\n\r\n",
-      std::chrono::seconds(5));
+  const std::string expect =
+      raw_exchange(port, head + "Expect: 100-continue\r\nContent-Length: 99999999999999\r\n\r\n",
+                   std::chrono::seconds(5));
   EXPECT_EQ(status_of(expect), 413) << expect;
   // The server is fine afterwards.
   EXPECT_EQ(get(*srv.client(), "/health").status, 200);

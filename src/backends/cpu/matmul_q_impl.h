@@ -393,31 +393,14 @@ void q_gemv_tile(const uint8_t* base, size_t stride, const QuantActs& a, int t0,
 // Q8_0 / Q4_0 activation rows per GEMV pass over a 16-row group: 8 accumulators, 8 weight
 // vectors and the broadcasts fit AVX-512's 32 registers (AVX2 has 16: 4).
 constexpr int kGemvCols = kQRows >= 2 ? 8 : 4;
-template <int WT>
+// One pass of `cols` (1..C) activation rows, dispatched to the tile of that width.
+template <int WT, int C = kGemvCols>
 void q_gemv_cols(const uint8_t* base, size_t stride, const QuantActs& a, int t0, int cols,
                  float* out, int64_t N, int64_t n, int valid, uint8_t* col, const NextGroup& next) {
-  switch (cols) {
-    case 1:
-      return q_gemv_tile<WT, 1, 1>(base, stride, a, t0, out, N, n, valid, col, next);
-    case 2:
-      return q_gemv_tile<WT, 1, 2>(base, stride, a, t0, out, N, n, valid, col, next);
-    case 3:
-      return q_gemv_tile<WT, 1, 3>(base, stride, a, t0, out, N, n, valid, col, next);
-    case 4:
-      return q_gemv_tile<WT, 1, 4>(base, stride, a, t0, out, N, n, valid, col, next);
-  }
-  if constexpr (kGemvCols == 8) {
-    switch (cols) {
-      case 5:
-        return q_gemv_tile<WT, 1, 5>(base, stride, a, t0, out, N, n, valid, col, next);
-      case 6:
-        return q_gemv_tile<WT, 1, 6>(base, stride, a, t0, out, N, n, valid, col, next);
-      case 7:
-        return q_gemv_tile<WT, 1, 7>(base, stride, a, t0, out, N, n, valid, col, next);
-      default:
-        return q_gemv_tile<WT, 1, 8>(base, stride, a, t0, out, N, n, valid, col, next);
-    }
-  }
+  if constexpr (C > 1)
+    if (cols < C)
+      return q_gemv_cols<WT, C - 1>(base, stride, a, t0, cols, out, N, n, valid, col, next);
+  q_gemv_tile<WT, 1, C>(base, stride, a, t0, out, N, n, valid, col, next);
 }
 
 // Prefill: a panel of kQRows x 16 rows unpacked once, then tiles of C activation rows over it.
