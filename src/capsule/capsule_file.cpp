@@ -288,8 +288,9 @@ uint64_t write_capsule_file(const Capsule& c, const std::string& path,
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
+    const std::string why = ec.message();  // before remove() reuses ec ("Success" otherwise)
     fs::remove(tmp, ec);
-    fail("{}: cannot rename the finished capsule into place: {}", path, ec.message());
+    fail("{}: cannot rename the finished capsule into place: {}", path, why);
   }
   // Make the rename itself durable.
   const std::string dir =

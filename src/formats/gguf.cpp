@@ -614,7 +614,9 @@ void GGUFWriter::write(const std::string& path, const std::string& progress_labe
     }
     progress.finish();
     f.sync_and_close();
-    fs::rename(tmp, path);
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) fail("{}: cannot move the finished file into place: {}", path, ec.message());
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);

@@ -73,6 +73,22 @@ TEST_F(CapsuleFile, RoundTripPlainAndCompressed) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
 }
 
+TEST_F(CapsuleFile, WritingOntoADirectorySaysWhy) {
+  // The rename's error was reported after remove() had reset it: "...into place: Success".
+  const std::string dir = temp_dir() + "/a-directory.cap";
+  std::filesystem::create_directories(dir + "/inside");
+  try {
+    write_capsule_file(s_->snapshot(Tier::kHost), dir);
+    ADD_FAILURE() << "wrote a capsule over a directory";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find("Success"), std::string::npos) << what;
+    EXPECT_NE(what.find("cannot rename the finished capsule into place: "), std::string::npos)
+        << what;
+  }
+  EXPECT_TRUE(std::filesystem::is_directory(dir + "/inside"));
+}
+
 TEST_F(CapsuleFile, FlippedBytesAreCaught) {
   // One flip in the header, one in the manifest, one in every region's payload.
   auto flip = good_;
