@@ -134,7 +134,7 @@ TEST(ServerHardening, RequestFramingIsAnsweredAtOnce) {
     const std::string got = raw_exchange(port, k.request, std::chrono::seconds(8));
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     EXPECT_EQ(status_of(got), k.status) << k.what << ": " << got.substr(0, 200);
-    EXPECT_LT(s, 3.0) << k.what;
+    EXPECT_LT(s, 5.0) << k.what;  // at once: these hung for 20-35 s, or forever, before
   }
   // A body shorter than its Content-Length: 400 after the read timeout, not never.
   const auto t0 = Clock::now();
