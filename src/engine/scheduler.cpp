@@ -367,6 +367,18 @@ void Scheduler::loop() {
   }
 }
 
+// Runs one part of a run job (true: the run is over); an exception fails the job, which is then
+// over too.
+template <class Part>
+bool Scheduler::job_part(Job& j, Part&& part) {
+  try {
+    return part();
+  } catch (...) {
+    j.error = std::current_exception();
+    return true;
+  }
+}
+
 // A round: every sequence with work gets its turn, and all the rows they feed (each decoding
 // sequence's next token, prefill chunks within the step's token budget) go through one forward
 // step. Then each sequence samples from its own logits with its own parameters and RNG.
@@ -415,14 +427,7 @@ void Scheduler::round() {
     Sequence& s = *sp;
     if (s.queue.empty() || s.slot < 0 || !s.queue.front()->is_run) continue;
     Job& j = *s.queue.front();
-    bool done = false;
-    try {
-      done = plan_run(s, j);
-    } catch (...) {
-      j.error = std::current_exception();
-      done = true;
-    }
-    if (done)
+    if (job_part(j, [&] { return plan_run(s, j); }))
       finish_job(s);
     else if (j.work != Job::Work::kNone)
       runs.push_back(sp);
@@ -434,13 +439,7 @@ void Scheduler::round() {
   for (auto& sp : runs) {
     Sequence& s = *sp;
     Job& j = *s.queue.front();
-    bool done = false;
-    try {
-      done = after_step(s, j);
-    } catch (...) {
-      j.error = std::current_exception();
-      done = true;
-    }
+    const bool done = job_part(j, [&] { return after_step(s, j); });
     j.work = Job::Work::kNone;
     if (done) finish_job(s);
   }

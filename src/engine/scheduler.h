@@ -144,6 +144,8 @@ class Scheduler {
   // Run jobs, in three parts around the round's step: what a sequence feeds (true: the run is
   // over), the token budget shared out, the step itself, then what the fed rows give.
   bool plan_run(Sequence& s, Job& j);
+  template <class Part>
+  static bool job_part(Job& j, Part&& part);
   bool start_decode(Sequence& s, Job& j);
   void spawn_forks(Sequence& s, Job& j);
   bool plan_token(Sequence& s, Job& j);

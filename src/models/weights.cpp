@@ -213,7 +213,7 @@ void add_gguf_weights(const Model& m, GGUFWriter& w, DType type) {
     if (b.tied) continue;  // the file holds the embedding once
     const Mat& mat = *b.mat;
     FLASHRT_CHECK(b.storage == Storage::kMatrix || b.gguf_cols.empty(),
-                  "internal: {}: a column order for an f32 weight is not implemented", b.name);
+                  "internal: {}: a GGUF column order applies to matrices only", b.name);
     if (b.storage == Storage::kMatrix) {
       add_matrix(w, b.gguf, mat, type, b.gguf_rows, b.gguf_cols);
     } else if (b.rows == 1) {
