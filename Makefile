@@ -14,7 +14,7 @@ DEPS := build-essential cmake ninja-build pkg-config git \
         nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libzstd-dev \
         libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl clang-format
 
-.PHONY: all deps build run test test-asan bench format format-check clean
+.PHONY: all deps build run test test-asan fuzz bench format format-check clean
 
 all: build
 
@@ -53,6 +53,11 @@ test-asan: deps
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# libFuzzer targets for FUZZ_SECONDS each (clang, tree build-fuzz; see fuzz/run.sh).
+FUZZ_SECONDS ?= 60
+fuzz: build
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build
 	cmake --build $(BUILD) -j $(JOBS) --target benches

@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,10 @@
 
 #define FLASHRT_FUZZ_ENTRY flashrt_fuzz_capsule_parse
 #include "../fuzz/capsule_parse.cpp"
+#undef FLASHRT_FUZZ_ENTRY
+
+#define FLASHRT_FUZZ_ENTRY flashrt_fuzz_http_framing
+#include "../fuzz/http_framing.cpp"
 #undef FLASHRT_FUZZ_ENTRY
 
 #include <xxhash.h>
@@ -222,6 +227,19 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+// With FLASHRT_FUZZ_CORPUS=DIR set, the seeds of each target are written to DIR/TARGET/ as well:
+// fuzz/run.sh seeds libFuzzer's corpus with them (the formats whose seeds are built in code).
+void export_seeds(const std::string& target, const std::vector<std::vector<uint8_t>>& seeds) {
+  const char* dir = std::getenv("FLASHRT_FUZZ_CORPUS");
+  if (!dir || !*dir) return;
+  const fs::path out = fs::path(dir) / target;
+  fs::create_directories(out);
+  for (size_t i = 0; i < seeds.size(); ++i)
+    std::ofstream(out / ("seed" + std::to_string(i)), std::ios::binary)
+        .write(reinterpret_cast<const char*>(seeds[i].data()),
+               static_cast<std::streamsize>(seeds[i].size()));
+}
+
 // Small GGUF files with every metadata kind and several tensor types.
 std::vector<std::vector<uint8_t>> gguf_seeds() {
   const fs::path dir =
@@ -317,6 +335,7 @@ TEST(FuzzSmoke, GGUFParse) {
     fields.push_back(gguf_fields(s));
     ASSERT_GT(fields.back().size(), 20u);
   }
+  export_seeds("gguf_parse", seeds);
   // Every prefix of every seed.
   for (size_t s = 0; s < seeds.size(); ++s)
     for (size_t len = 0; len < seeds[s].size(); ++len)
@@ -391,6 +410,7 @@ TEST(FuzzSmoke, SafetensorsParse) {
     ASSERT_NO_THROW(
         SafetensorsFile::parse(files.back().data(), files.back().size(), "seed", &t, nullptr));
   }
+  export_seeds("safetensors_parse", {files[1]});  // the 1.7 MB reference would slow libFuzzer
   for (size_t len = 0; len < files[1].size(); ++len)
     run_one(flashrt_fuzz_safetensors_parse,
             {files[1].begin(), files[1].begin() + static_cast<ptrdiff_t>(len)},
@@ -503,6 +523,7 @@ TEST(FuzzSmoke, CapsuleParse) {
     fields.push_back(capsule_fields(s));
     ASSERT_GT(fields.back().size(), 25u);
   }
+  export_seeds("capsule_parse", seeds);
   for (size_t s = 0; s < seeds.size(); ++s)
     for (size_t len = 0; len < seeds[s].size(); ++len)
       run_one(flashrt_fuzz_capsule_parse,
@@ -519,6 +540,39 @@ TEST(FuzzSmoke, CapsuleParse) {
       if (m.below(4) != 0) reseal_capsule_header(&b);
       if (!run_one(flashrt_fuzz_capsule_parse, b,
                    "capsule-" + std::to_string(s) + "-" + std::to_string(i)))
+        ++failures;
+    }
+  }
+  EXPECT_EQ(failures, 0);
+}
+
+// Raw connections to a live server: the seeds of fuzz/corpus/http_framing (well-formed requests of
+// every route plus the framing attacks of the hardening issue), then byte mutants of them and
+// mutants whose Content-Length is set to an edge value.
+TEST(FuzzSmoke, HttpFraming) {
+  std::vector<std::vector<uint8_t>> seeds;
+  for (const auto& e : fs::directory_iterator(source_dir() + "/fuzz/corpus/http_framing"))
+    seeds.push_back(read_bytes(e.path().string()));
+  ASSERT_GE(seeds.size(), 15u);
+  static const char* kLengths[] = {"0",  "-1",   "1", "18446744073709551616", "99999999999", "2, 3",
+                                   " 4", "0x10", ""};
+  int failures = 0;
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    ASSERT_TRUE(run_one(flashrt_fuzz_http_framing, seeds[s], "http-seed" + std::to_string(s)));
+    Mutator m(0x4779u + s);
+    for (int i = 0; i < 20 && failures < 5; ++i) {
+      std::vector<uint8_t> b = seeds[s];
+      std::string text(b.begin(), b.end());
+      const size_t cl = text.find("Content-Length: ");
+      if (cl != std::string::npos && m.below(2) == 0) {
+        const size_t end = text.find("\r\n", cl);
+        text.replace(cl + 16, end - cl - 16, kLengths[m.below(std::size(kLengths))]);
+        b.assign(text.begin(), text.end());
+      } else {
+        m.mutate_bytes(&b, {});
+      }
+      if (!run_one(flashrt_fuzz_http_framing, b,
+                   "http-" + std::to_string(s) + "-" + std::to_string(i)))
         ++failures;
     }
   }
