@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cctype>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <mutex>
@@ -69,6 +70,17 @@ std::string route_label(const httplib::Request& req) {
 // is harmless: a POST without Content-Length has an empty body, and a form content type (curl -d)
 // is not parsed as a form: every route reads its body as JSON (or capsule bytes) whatever the
 // type says.
+// Marks a request whose connection ends after its answer (see check_framing).
+constexpr const char* kCloseAfter = "flashrt-close-after";
+
+// RFC 9110 5.6.2: a header name is a token.
+bool is_token(const std::string& name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name)
+    if (!(std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c))) return false;
+  return true;
+}
+
 std::optional<ApiError> check_framing(httplib::Request& req, size_t max_body) {
   std::vector<std::string> lengths;
   for (auto [it, end] = req.headers.equal_range("Content-Length"); it != end; ++it)
@@ -76,6 +88,14 @@ std::optional<ApiError> check_framing(httplib::Request& req, size_t max_body) {
   auto bad = [](const std::string& why) {
     return ApiError(400, "malformed HTTP request: " + why, "", "bad_http_request");
   };
+  // "Content-Length : 5", a folded " Content-Length: 5": httplib keeps such names as they are,
+  // so the framing below would not see them while a proxy in front might (request smuggling).
+  for (const auto& [name, value] : req.headers)
+    if (!is_token(name))
+      return bad(
+          fmt::format("header name '{}' is not a token (whitespace before the colon, or a "
+                      "folded line)",
+                      name.substr(0, 64)));
   // httplib reads chunked bodies without the size limit: bodies must say their length.
   if (req.has_header("Transfer-Encoding"))
     return ApiError(411, "send the body with a Content-Length (Transfer-Encoding is not accepted)",
@@ -97,6 +117,10 @@ std::optional<ApiError> check_framing(httplib::Request& req, size_t max_body) {
   } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH" ||
              req.method == "DELETE") {
     req.headers.emplace("Content-Length", "0");  // no body: not "until the connection closes"
+    // And the connection ends after the answer: bytes after the head (a body whose length line
+    // httplib dropped, as it drops "Content-Length:" with no value) must not be read as a next
+    // request.
+    req.headers.emplace(kCloseAfter, "1");
   }
   if (req.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
     req.headers.erase("Content-Type");
@@ -215,6 +239,19 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
         }
         return 100;
       });
+  // A request marked by check_framing gets its answer, then the connection ends.
+  http.set_post_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_header(kCloseAfter) || res.content_provider_) return;
+    auto text = std::make_shared<std::string>(std::move(res.body));
+    res.body.clear();
+    std::string type = res.get_header_value("Content-Type");
+    if (type.empty()) type = "application/json";
+    res.set_content_provider(text->size(), type.c_str(),
+                             [text](size_t offset, size_t, httplib::DataSink& sink) {
+                               sink.write(text->data() + offset, text->size() - offset);
+                               return false;  // httplib 0.11's way to close after a response
+                             });
+  });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     // Only fills responses nobody wrote: routing misses and httplib's own errors.
     if (!res.body.empty() || res.content_provider_) return;

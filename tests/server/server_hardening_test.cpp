@@ -128,6 +128,13 @@ TEST(ServerHardening, RequestFramingIsAnsweredAtOnce) {
       {"conflicting", head + "Content-Length: 2\r\nContent-Length: 7\r\n\r\n{}", 400},
       {"with chunked", head + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}", 411},
       {"chunked", head + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411},
+      // Length lines httplib would not take for what a proxy may take them for (the soak found
+      // these): refused, not read as "no body".
+      {"space before the colon", head + "Content-Length : 2\r\n\r\n{}", 400},
+      {"tab before the colon", head + "Content-Length\t: 2\r\n\r\n{}", 400},
+      {"folded", head + " Content-Length: 2\r\n\r\n{}", 400},
+      {"chunked, space before the colon",
+       head + "Transfer-Encoding : chunked\r\nContent-Length: 2\r\n\r\n{}", 400},
   };
   for (const Case& k : cases) {
     const auto t0 = Clock::now();
@@ -150,6 +157,15 @@ TEST(ServerHardening, RequestFramingIsAnsweredAtOnce) {
                    std::chrono::seconds(5), /*until_close=*/true);
   EXPECT_EQ(status_of(smuggled), 400);
   EXPECT_EQ(smuggled.find("HTTP/1.1", 9), std::string::npos) << smuggled;
+  // No usable Content-Length (here an empty one, which httplib drops): an empty body, and the
+  // connection ends after the answer, so the bytes after the head are never a second request.
+  for (const std::string& length : {std::string("Content-Length:\r\n"), std::string()}) {
+    const std::string after =
+        raw_exchange(port, head + length + "\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                     std::chrono::seconds(5), /*until_close=*/true);
+    EXPECT_EQ(status_of(after), 200) << after.substr(0, 200);
+    EXPECT_EQ(after.find("HTTP/1.1", 9), std::string::npos) << after;
+  }
   // Expect: 100-continue with a length over the limit: refused before the body is sent.
   const std::string expect =
       raw_exchange(port, head + "Expect: 100-continue\r\nContent-Length: 99999999999999\r\n\r\n",
