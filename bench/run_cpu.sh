@@ -2,7 +2,7 @@
 # Runs the CPU benchmarks one after another on a quiet machine and leaves their outputs in
 # $OUT (default .cache/bench-out): kernels + memory bandwidth, tokenizer, TTFT (cold prefill vs
 # capsule restore) on pycoder-hybrid-12m and a Qwen3.5-0.8B-shaped model, the server load test,
-# held-out perplexity per weight type, flashrt vs llama.cpp and GGUF interoperability. docs/BENCHMARKS.md quotes them.
+# the 10-minute server soak test, speculative decoding, held-out perplexity per weight type, flashrt vs llama.cpp and GGUF interoperability. docs/BENCHMARKS.md quotes them.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$ROOT/${BUILD:-build}
@@ -20,6 +20,8 @@ M08=$ROOT/.cache/qwen3_5-0.8b-q8_0.gguf
 "$B/bench_ttft" -m "$M08" --label "Qwen3.5-0.8B shape, q8_0" \
   --out-md "$OUT/ttft_08b.md" --out-svg "$ROOT/docs/ttft-qwen3_5-0.8b-cpu.svg" > "$OUT/ttft_08b.log" 2>&1
 "$B/bench_serve_load" -m "$ROOT/models/pycoder-hybrid-12m.gguf" > "$OUT/serve_load.txt" 2>&1
+"$B/bench_soak" -m "$ROOT/models/pycoder-hybrid-12m.gguf" --duration 600 > "$OUT/soak.txt" 2>&1
+"$B/bench_speculative" -m "$ROOT/models/pycoder-hybrid-12m.gguf" -n 128 --prompts 6 > "$OUT/speculative.txt" 2>&1
 # Quantization quality: held-out perplexity of the trained models per weight type.
 SHARED=${FLASHRT_SHARED:-$ROOT/../shared}
 PQ=$ROOT/.cache/ppl

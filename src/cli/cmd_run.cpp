@@ -7,6 +7,7 @@
 #include "capsule/capsule_file.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "engine/speculative.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -23,7 +24,24 @@ struct RunOptions {
   SamplingOptions sampling;
   bool print_ids = false, stats = false, ignore_eos = false, echo = true;
   std::string stop_ids;
+  // Speculative decoding: "" (off), "ngram" or "draft" (with draft_model).
+  std::string spec, draft_model;
+  int draft_max = 8;
 };
+
+// The drafter --spec asks for; the draft model (kept in `draft`) must share the target's
+// vocabulary.
+std::unique_ptr<Drafter> make_drafter(const RunOptions& o, const Model& target, Backend& be,
+                                      std::unique_ptr<Model>* draft) {
+  if (o.spec == "ngram") return std::make_unique<NgramDrafter>();
+  FLASHRT_CHECK(!o.draft_model.empty(), "--spec draft needs --draft MODEL");
+  *draft = load_model(o.draft_model, be);
+  FLASHRT_CHECK((*draft)->cfg.vocab == target.cfg.vocab,
+                "the draft model {} has {} tokens, the model {}: they must share a tokenizer",
+                o.draft_model, (*draft)->cfg.vocab, target.cfg.vocab);
+  return std::make_unique<DraftModelDrafter>(**draft, be, session_options(o.m),
+                                             seed_of(o.sampling));
+}
 
 void run(const RunOptions& o) {
   // Ids are checked before the model loads.
@@ -70,9 +88,18 @@ void run(const RunOptions& o) {
   }
   for (int32_t id : extra_stops) stops.push_back(id);
 
+  std::unique_ptr<Model> draft;
+  std::unique_ptr<Drafter> drafter;
+  std::optional<SpeculativeDecoder> spec;
+  if (!o.spec.empty()) {
+    drafter = make_drafter(o, *model, *loaded.backend, &draft);
+    spec.emplace(s, *drafter, SpecOptions{.draft_max = o.draft_max});
+  }
+
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
   s.append(prompt);
+  if (drafter) drafter->prime(s.tokens());  // a draft model prefills with the target
   const auto t1 = clock::now();
   bool first = true;
   std::optional<StreamDecoder> dec;
@@ -80,7 +107,7 @@ void run(const RunOptions& o) {
     dec.emplace(*tok, /*skip_special=*/true);
     if (o.echo) std::fputs(tok->decode(prompt).c_str(), stdout);
   }
-  const auto r = s.generate(o.n, p, stops, [&](int32_t id) {
+  auto on_token = [&](int32_t id) {
     if (dec) {
       std::fputs(dec->push(id).c_str(), stdout);
     } else {
@@ -89,7 +116,9 @@ void run(const RunOptions& o) {
     first = false;
     std::fflush(stdout);
     return true;
-  });
+  };
+  const auto r =
+      spec ? spec->generate(o.n, p, stops, on_token) : s.generate(o.n, p, stops, on_token);
   if (dec) std::fputs(dec->flush().c_str(), stdout);
   std::printf("\n");
   if (r.finish == FinishReason::kContextFull)
@@ -104,6 +133,16 @@ void run(const RunOptions& o) {
                  "t/s); finish: %s\n",
                  prompt.size(), pre, prompt.size() / pre, r.tokens.size(), gen,
                  r.tokens.size() / gen, finish_reason_name(r.finish));
+    if (spec) {
+      const SpecStats& st = spec->stats();
+      std::fprintf(stderr,
+                   "speculative (%s): %lld verify steps + %lld plain, %lld drafted, %lld accepted "
+                   "(acceptance %.1f%%), mean accepted length %.2f tokens per target step\n",
+                   drafter->name().c_str(), static_cast<long long>(st.steps),
+                   static_cast<long long>(st.plain_steps), static_cast<long long>(st.drafted),
+                   static_cast<long long>(st.accepted), 100 * st.acceptance_rate(),
+                   st.mean_accepted_length());
+    }
   }
 }
 
@@ -125,7 +164,15 @@ void register_run(CLI::App& app) {
   cmd->add_flag("--ignore-eos", o->ignore_eos, "Do not stop at the model's end-of-sequence tokens");
   cmd->add_flag("--print-ids", o->print_ids, "Print only the generated token ids, space-separated");
   cmd->add_flag("!--no-echo", o->echo, "Do not print the prompt before the continuation");
-  cmd->add_flag("--stats", o->stats, "Print timings to stderr");
+  cmd->add_flag("--stats", o->stats, "Print timings (and speculative acceptance) to stderr");
+  cmd->add_option("--spec", o->spec,
+                  "Speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft)")
+      ->check(CLI::IsMember({"ngram", "draft"}));
+  cmd->add_option("--draft", o->draft_model, "Draft model for --spec draft (same tokenizer)")
+      ->check(CLI::ExistingPath);
+  cmd->add_option("--draft-max", o->draft_max, "Draft tokens per verify step at most (adaptive)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   cmd->callback([o] { run(*o); });
 }
 

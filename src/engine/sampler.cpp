@@ -50,8 +50,11 @@ int32_t argmax(std::span<const float> logits) {
   return best;
 }
 
-int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> recent,
-                     const SamplerParams& p, RngState& rng) {
+namespace {
+
+// Logit bias and the repetition/presence/frequency penalties, on a copy of the logits.
+std::vector<float> adjusted_logits(std::span<const float> logits_in,
+                                   std::span<const int32_t> recent, const SamplerParams& p) {
   const size_t V = logits_in.size();
   std::vector<float> logits(logits_in.begin(), logits_in.end());
   for (const auto& [id, bias] : p.logit_bias)
@@ -73,8 +76,12 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
       l -= p.presence_penalty + p.frequency_penalty * static_cast<float>(count);
     }
   }
-  if (p.is_greedy()) return argmax(logits);
+  return logits;
+}
 
+// Temperature, top-k, top-p and min-p over adjusted logits.
+TokenDistribution distribution_of(const std::vector<float>& logits, const SamplerParams& p) {
+  const size_t V = logits.size();
   // Candidates sorted by logit, widened until they cover what top-k / top-p can keep.
   std::vector<int32_t> idx(V);
   std::iota(idx.begin(), idx.end(), 0);
@@ -119,13 +126,42 @@ int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> 
     while (n < keep && probs[n] >= floor) ++n;
     keep = n;
   }
-  total = std::accumulate(probs.begin(), probs.begin() + static_cast<std::ptrdiff_t>(keep), 0.0);
-  double u = rng_uniform(rng) * total;
-  for (size_t i = 0; i < keep; ++i) {
-    u -= probs[i];
-    if (u < 0) return idx[i];
+  TokenDistribution d;
+  d.ids.assign(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(keep));
+  probs.resize(keep);
+  d.total = std::accumulate(probs.begin(), probs.end(), 0.0);
+  d.weights = std::move(probs);
+  return d;
+}
+
+}  // namespace
+
+double TokenDistribution::prob(int32_t id) const {
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == id) return weights[i] / total;
+  return 0;
+}
+
+int32_t draw(const TokenDistribution& d, RngState& rng) {
+  double u = rng_uniform(rng) * d.total;
+  for (size_t i = 0; i < d.ids.size(); ++i) {
+    u -= d.weights[i];
+    if (u < 0) return d.ids[i];
   }
-  return idx[keep - 1];
+  return d.ids.back();
+}
+
+TokenDistribution sampling_distribution(std::span<const float> logits,
+                                        std::span<const int32_t> recent, const SamplerParams& p) {
+  FLASHRT_CHECK(!p.is_greedy(), "internal: a sampling distribution at temperature 0");
+  return distribution_of(adjusted_logits(logits, recent, p), p);
+}
+
+int32_t sample_token(std::span<const float> logits_in, std::span<const int32_t> recent,
+                     const SamplerParams& p, RngState& rng) {
+  const std::vector<float> logits = adjusted_logits(logits_in, recent, p);
+  if (p.is_greedy()) return argmax(logits);
+  return draw(distribution_of(logits, p), rng);
 }
 
 TokenLogprob token_logprob(std::span<const float> logits, int32_t id, int top) {

@@ -52,6 +52,20 @@ int32_t argmax(std::span<const float> logits);
 int32_t sample_token(std::span<const float> logits, std::span<const int32_t> recent,
                      const SamplerParams& p, RngState& rng);
 
+// The distribution sample_token draws from (temperature > 0): the tokens it can pick, most likely
+// first, with unnormalised weights summing to `total`. Speculative sampling compares it with a
+// draft's to accept or resample (engine/speculative.h).
+struct TokenDistribution {
+  std::vector<int32_t> ids;
+  std::vector<double> weights;
+  double total = 0;
+  double prob(int32_t id) const;  // 0 for a token it cannot pick
+};
+TokenDistribution sampling_distribution(std::span<const float> logits,
+                                        std::span<const int32_t> recent, const SamplerParams& p);
+// A draw from `d` with one uniform number of `rng` (what sample_token does after building it).
+int32_t draw(const TokenDistribution& d, RngState& rng);
+
 // A sampled token's log-probability and the `top` most likely alternatives (most likely first,
 // the lowest id among equals), from the log-softmax of the model's own logits: before
 // temperature, penalties and bias, as OpenAI and vLLM report them.

@@ -82,6 +82,76 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
+void Session::feed_rows(std::span<const int32_t> ids_in, float* all_logits) {
+  std::vector<int32_t> ids;
+  if (pending_ >= 0) ids.push_back(pending_);
+  ids.insert(ids.end(), ids_in.begin(), ids_in.end());
+  FLASHRT_CHECK(!ids.empty() && ids.size() <= static_cast<size_t>(opt_.max_batch),
+                "internal: a speculative step of {} tokens (1..{})", ids.size(), opt_.max_batch);
+  check_feed(ids);
+  const StepInput in{arena_.get(), ids, pos_};
+  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr);
+  pos_ += static_cast<int64_t>(ids.size());
+  if (pending_ >= 0) set_pending(-1);
+}
+
+void Session::set_pending(int32_t id, const RngState& rng) {
+  FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "internal: pending token {} outside 0..{}", id,
+                model_.cfg.vocab - 1);
+  FLASHRT_CHECK(pending_ < 0, "internal: a second pending token");
+  be_.to_device(arena_->region(regions::kRng), &rng, sizeof rng);
+  rng_ = rng;
+  set_pending(id);
+}
+
+bool Session::has_recurrent_state() const {
+  for (const auto& r : arena_->layout().regions())
+    if (r.kind == RegionKind::kFixed) return true;
+  return false;
+}
+
+void Session::truncate(int64_t pos, const float* logits) {
+  FLASHRT_CHECK(!has_recurrent_state(), "internal: truncate on a slot with recurrent state");
+  FLASHRT_CHECK(pos > 0 && pos <= pos_, "internal: truncate to {} of {}", pos, pos_);
+  if (logits)  // null: stale logits, for a caller that feeds a token next (a drafter)
+    be_.copy(arena_->region(regions::kLogits), logits,
+             static_cast<size_t>(model_.cfg.vocab) * sizeof(float));
+  be_.to_device(arena_->region(regions::kPos), &pos, sizeof pos);
+  pos_ = pos;
+  if (pending_ >= 0) set_pending(-1);
+}
+
+Checkpoint::Checkpoint(Session& s) : s_(s) {
+  const StateLayout& l = s.arena().layout();
+  size_t total = 0;
+  for (size_t i = 0; i < l.regions().size(); ++i)
+    if (l.regions()[i].kind != RegionKind::kPositional) {
+      spans_.push_back({l.offsets()[i], l.regions()[i].bytes()});
+      total += l.regions()[i].bytes();
+    }
+  copy_ = s.backend().alloc(std::max<size_t>(total, 1));
+}
+
+void Checkpoint::save() {
+  size_t at = 0;
+  for (const auto& [off, n] : spans_) {
+    s_.backend().copy(copy_.get() + at, s_.arena().base() + off, n);
+    at += n;
+  }
+  pos_ = s_.pos();
+}
+
+void Checkpoint::restore() {
+  FLASHRT_CHECK(pos_ >= 0, "internal: restoring a checkpoint never saved");
+  FLASHRT_CHECK(s_.pos() >= pos_, "internal: the session went below its checkpoint");
+  size_t at = 0;
+  for (const auto& [off, n] : spans_) {
+    s_.backend().copy(s_.arena().base() + off, copy_.get() + at, n);
+    at += n;
+  }
+  s_.sync_from_arena();
+}
+
 void Session::check_feed(std::span<const int32_t> ids) const {
   for (int32_t id : ids)
     FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "token id {} is outside the vocabulary (0..{})",

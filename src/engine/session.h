@@ -87,6 +87,25 @@ class Session {
   // is "feed the pending token, then sample".)
   int32_t sample(const SamplerParams& p);
 
+  // ---- speculative decoding (engine/speculative.h) ----
+  // Feeds `ids` (after any pending token) in one step with the GDN evaluated token by token, so
+  // every row gets the bits that feeding the tokens one at a time gives; every row's logits go to
+  // `all_logits` (backend memory, [fed tokens, vocab]). At most max_batch tokens.
+  void feed_rows(std::span<const int32_t> ids, float* all_logits);
+  // Makes `id` the pending token (a choice made outside the session) with the RNG state it was
+  // drawn with.
+  void set_pending(int32_t id, const RngState& rng);
+  const RngState& rng_state() const { return rng_; }
+  // Whether the slot holds state besides positional rows and metadata (a recurrent or conv state):
+  // then going back to an earlier boundary needs that state saved (Checkpoint); otherwise moving
+  // the position back is enough (truncate).
+  bool has_recurrent_state() const;
+  // Moves the boundary back to `pos` tokens (at most the current position), with `logits` (backend
+  // memory, [vocab]: the logits after token pos-1) as the pending logits and no pending token (null
+  // leaves them stale, for a caller that feeds next). Rows before `pos` are kept; only for slots
+  // without recurrent state.
+  void truncate(int64_t pos, const float* logits);
+
   void seed(uint64_t seed);
   void reset();  // back to an empty boundary (position 0)
   // The tokens of the boundary: the fed ones, then the pending one if any.
@@ -132,6 +151,26 @@ class Session {
   int32_t pending_ = -1;
   RngState rng_{};
   Fingerprint fingerprint_;
+};
+
+// A boundary of a session to come back to in a copy: its fixed and meta regions (recurrent and
+// conv state, position, logits, pending token, RNG) copied aside in backend memory allocated once.
+// Positional rows before the saved position are never rewritten by later steps, so restore()
+// brings back exactly the saved boundary as long as the session did not go below it meanwhile
+// (speculative decoding: save before a verify step, restore on a rejection, feed what was
+// accepted).
+class Checkpoint {
+ public:
+  explicit Checkpoint(Session& s);
+  void save();
+  void restore();
+  int64_t pos() const { return pos_; }
+
+ private:
+  Session& s_;
+  std::vector<std::pair<size_t, size_t>> spans_;  // (offset, bytes) of every non-positional region
+  std::shared_ptr<uint8_t> copy_;
+  int64_t pos_ = -1;
 };
 
 // Tokens of the boundary a host capsule of a session holds: its position plus its pending token

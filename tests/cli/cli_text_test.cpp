@@ -33,6 +33,29 @@ TEST(CliText, RunContinuesPromptsLikeTransformers) {
   }
 }
 
+// Speculative decoding from the command line gives transformers' greedy continuation too, with
+// either drafter, and --stats reports the acceptance.
+TEST(CliText, SpeculativeRunContinuesPromptsLikeTransformers) {
+  std::ifstream in(trained_model_dir("pycoder-hybrid-12m") + "/samples.json");
+  const auto samples = nlohmann::json::parse(in);
+  const std::string draft = trained_model_dir("pycoder-dense-7m");
+  for (const std::string& spec : {std::string("--spec ngram"), "--spec draft --draft " + draft}) {
+    for (const auto& s : samples) {
+      const std::string prompt = s.at("prompt"), completion = s.at("completion");
+      const auto r =
+          run_flashrt("run -m " + default_model() + " -p " + shell_quote(prompt) +
+                      " -n 48 --temp 0 --ignore-eos --no-echo --draft-max 6 " + spec + " --stats");
+      ASSERT_EQ(r.status, 0) << r.out;
+      // (--stats writes to stderr, which may come before stdout's final newline)
+      EXPECT_EQ(r.out.substr(0, completion.size()), completion) << spec;
+      EXPECT_NE(r.out.find("mean accepted length"), std::string::npos) << r.out;
+    }
+  }
+  const auto bad = run_flashrt("run -m " + default_model() + " -p x --spec draft");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("--spec draft needs --draft MODEL"), std::string::npos) << bad.out;
+}
+
 TEST(CliText, TokenizeAndDetokenize) {
   const Reference ref(trained_model_dir("pycoder-hybrid-12m"));
   const auto ids = ref.ids("p0.input_ids");

@@ -1,0 +1,347 @@
+#include "engine/speculative.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace flashrt {
+
+namespace {
+
+// Rows of one verify step at most: the pending token, tokens owed to a recurrent slot after a
+// rejection (SpeculativeDecoder::verify) and the drafts. Sized for k <= 16.
+constexpr int kMaxVerifyRows = 40;
+
+size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+}  // namespace
+
+// ---- n-gram lookup ----
+
+Draft NgramDrafter::propose(std::span<const int32_t> ctx, int k, const SamplerParams&) {
+  Draft d;
+  const size_t n = ctx.size();
+  for (int g = std::min<int>(max_ngram_, static_cast<int>(n) - 1); g >= min_ngram_; --g) {
+    const std::span<const int32_t> suffix = ctx.subspan(n - static_cast<size_t>(g));
+    // The latest earlier occurrence: its continuation is the freshest guess.
+    for (size_t start = n - static_cast<size_t>(g); start-- > 0;) {
+      if (!std::equal(suffix.begin(), suffix.end(), ctx.begin() + static_cast<ptrdiff_t>(start)))
+        continue;
+      const size_t from = start + static_cast<size_t>(g);
+      for (size_t i = from; i < n && d.tokens.size() < static_cast<size_t>(k); ++i)
+        d.tokens.push_back(ctx[i]);
+      return d;
+    }
+  }
+  return d;
+}
+
+// ---- draft model ----
+
+DraftModelDrafter::DraftModelDrafter(const Model& draft, Backend& be, SessionOptions opt,
+                                     uint64_t seed)
+    : s_(std::make_unique<Session>(draft, be, opt)), rng_(rng_from_seed(seed ^ 0xd4af7ULL)) {
+  if (s_->has_recurrent_state()) ck_ = std::make_unique<Checkpoint>(*s_);
+}
+
+void DraftModelDrafter::sync(std::span<const int32_t> ctx) {
+  const size_t m = ctx.size();
+  // Back to the longest prefix shared with the target's boundary, leaving at least one token to
+  // feed (its logits are the first draft's).
+  size_t keep = std::min(common_prefix(fed_, ctx), m - 1);
+  if (ck_) {
+    if (ck_->pos() >= 0 && static_cast<size_t>(ck_->pos()) <= keep) {
+      ck_->restore();
+      keep = static_cast<size_t>(ck_->pos());
+    } else {
+      keep = 0;
+    }
+  }
+  if (keep == 0)
+    s_->reset();
+  else if (!ck_)
+    s_->truncate(static_cast<int64_t>(keep), nullptr);
+  fed_.resize(keep);
+  s_->append(ctx.subspan(keep));
+  fed_.assign(ctx.begin(), ctx.end());
+  if (ck_) ck_->save();
+}
+
+void DraftModelDrafter::prime(std::span<const int32_t> ctx) {
+  if (!ctx.empty() && ctx.size() < static_cast<size_t>(s_->max_ctx())) sync(ctx);
+}
+
+Draft DraftModelDrafter::propose(std::span<const int32_t> ctx, int k, const SamplerParams& p) {
+  Draft d;
+  const size_t m = ctx.size();
+  if (k <= 0 || m == 0 || m > static_cast<size_t>(s_->max_ctx()) - 1) return d;  // no room
+  sync(ctx);
+
+  std::vector<int32_t> recent;
+  if (!p.is_greedy()) recent.assign(ctx.begin(), ctx.end());
+  for (int i = 0; i < k && s_->pos() + 1 < s_->max_ctx(); ++i) {
+    if (s_->pending() >= 0) {  // feed the previous draft
+      fed_.push_back(s_->pending());
+      s_->append({});
+    }
+    int32_t t;
+    if (p.is_greedy()) {
+      t = s_->sample(SamplerParams::greedy());
+    } else {
+      d.dists.push_back(sampling_distribution(s_->logits(), recent, p));
+      t = draw(d.dists.back(), rng_);
+      s_->set_pending(t, s_->rng_state());
+      recent.push_back(t);
+    }
+    d.tokens.push_back(t);
+  }
+  return d;
+}
+
+// ---- the decoder ----
+
+SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOptions opt)
+    : s_(target), drafter_(drafter), opt_(opt) {
+  FLASHRT_CHECK(opt_.draft_max >= 1 && opt_.draft_max <= 16, "--draft-max must be 1..16 (got {})",
+                opt_.draft_max);
+  if (s_.has_recurrent_state()) ck_ = std::make_unique<Checkpoint>(s_);
+  const int rows = std::min(kMaxVerifyRows, s_.options().max_batch);
+  logits_ = s_.backend().alloc(static_cast<size_t>(rows) *
+                               static_cast<size_t>(s_.model().cfg.vocab) * sizeof(float));
+}
+
+int SpeculativeDecoder::choose_k(int room, bool measured) {
+  const int kmax = std::min(opt_.draft_max, room);
+  if (kmax <= 0) return 0;
+  if (!opt_.adaptive) return kmax;
+  // Expected tokens of a step with k drafts at per-token acceptance a: (1 - a^(k+1)) / (1 - a);
+  // its cost in target steps: 1 + kRow per extra row, plus what drafting one token costs, as
+  // measured (its time over a verify step's) when `measured`. With sampling k decides how the RNG
+  // is used, so there the costs are fixed guesses and a seeded run repeats. Paused when no k beats
+  // a plain step; a probe of one draft every 8 plain steps keeps the estimate fresh.
+  constexpr double kRow = 0.04;
+  const double a = std::clamp(alpha_, 0.0, 0.99);
+  double draft_cost = drafter_.runs_a_model() ? 0.35 : 0.0;
+  if (measured && verify_ms_ > 0) draft_cost = draft_ms_per_token_ / verify_ms_;
+  const double per_draft = kRow + draft_cost;
+  int best = 0;
+  double best_rate = 1.0;
+  for (int k = 1; k <= kmax; ++k) {
+    const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
+    const double rate = tokens / (1 + per_draft * k);
+    if (rate > best_rate * 1.02) {
+      best = k;
+      best_rate = rate;
+    }
+  }
+  if (best == 0 && ++paused_ >= 8) {
+    paused_ = 0;
+    return 1;
+  }
+  return best;
+}
+
+void SpeculativeDecoder::observe(int k, int accepted) {
+  // Acceptance per drafted token, as the geometric model sees it: `accepted` successes, then one
+  // failure unless every draft was accepted.
+  const int trials = accepted + (accepted < k ? 1 : 0);
+  if (trials == 0) return;
+  const double w = std::min(0.5, 0.1 * trials);
+  alpha_ = (1 - w) * alpha_ + w * static_cast<double>(accepted) / trials;
+}
+
+GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
+                                            std::span<const int32_t> stop_ids,
+                                            const std::function<bool(int32_t)>& on_token) {
+  GenerateResult r;
+  context_ = s_.tokens();
+  owed_.clear();
+  // Emits a token; false when generation ends at it (a stop token, or the caller cancelled).
+  auto emit = [&](int32_t t) {
+    r.tokens.push_back(t);
+    context_.push_back(t);
+    if (on_token && !on_token(t)) {
+      r.finish = FinishReason::kCancelled;
+      return false;
+    }
+    if (std::find(stop_ids.begin(), stop_ids.end(), t) != stop_ids.end()) {
+      r.finish = FinishReason::kStop;
+      return false;
+    }
+    return true;
+  };
+  if (max_new <= 0) return r;
+  if (s_.pending() < 0) {  // the first token comes from the prompt's logits, as in generate()
+    if (!emit(s_.next_token(p))) return r;
+  }
+  r.finish = FinishReason::kLength;
+  while (static_cast<int>(r.tokens.size()) < max_new) {
+    const int64_t pos = s_.pos() + static_cast<int64_t>(owed_.size());
+    // The pending token needs one more position before the next can be sampled.
+    if (pos + 1 > s_.max_ctx()) {
+      r.finish = FinishReason::kContextFull;
+      break;
+    }
+    const int max_rows = std::min(kMaxVerifyRows, s_.options().max_batch);
+    if (static_cast<int>(owed_.size()) + 2 > max_rows) settle();
+    const size_t limit = static_cast<size_t>(max_new) - r.tokens.size();
+    const int room =
+        static_cast<int>(std::min<int64_t>({s_.max_ctx() - pos - 1, static_cast<int64_t>(limit) - 1,
+                                            max_rows - 1 - static_cast<int64_t>(owed_.size())}));
+    const int k = choose_k(room, /*measured=*/p.is_greedy());
+    using Clock = std::chrono::steady_clock;
+    auto ms_since = [](Clock::time_point t) {
+      return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+    };
+    Draft d;
+    if (k > 0) {
+      const auto t = Clock::now();
+      d = drafter_.propose(context_, k, p);
+      draft_ms_per_token_ = 0.8 * draft_ms_per_token_ + 0.2 * ms_since(t) / k;
+    }
+    if (d.tokens.size() > static_cast<size_t>(k)) d.tokens.resize(static_cast<size_t>(k));
+    const auto t = Clock::now();
+    const bool go_on = verify(d, p, limit, emit);
+    verify_ms_ = verify_ms_ > 0 ? 0.8 * verify_ms_ + 0.2 * ms_since(t) : ms_since(t);
+    if (!go_on) break;
+  }
+  settle();
+  return r;
+}
+
+void SpeculativeDecoder::settle() {
+  if (owed_.empty()) return;
+  // The slot is at its checkpoint with the token before owed_ pending: feed all but the newest
+  // token, which becomes pending (with the RNG the draws left).
+  s_.feed_rows(std::span<const int32_t>(owed_.data(), owed_.size() - 1), nullptr);
+  s_.set_pending(owed_.back(), rng_);
+  owed_.clear();
+}
+
+bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t limit,
+                                const std::function<bool(int32_t)>& emit) {
+  Backend& be = s_.backend();
+  const int64_t V = s_.model().cfg.vocab;
+  const int k = static_cast<int>(d.tokens.size());
+  const int L = static_cast<int>(owed_.size());
+  const int64_t p0 = s_.pos();
+  // A recurrent slot is saved before a step that may be rolled back; with tokens owed it is
+  // still at the saved boundary (the last step restored it).
+  if (ck_ && k > 0 && L == 0) ck_->save();
+  if (L == 0) rng_ = s_.rng_state();
+  float* logits = reinterpret_cast<float*>(logits_.get());
+  // Rows: [pending, owed.., d_1 .. d_k]; row L + i holds the target's logits after d_i (row L:
+  // after the newest token).
+  std::vector<int32_t> fed = owed_;
+  fed.insert(fed.end(), d.tokens.begin(), d.tokens.end());
+  s_.feed_rows(fed, logits);
+  const bool plain_greedy = p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
+  if (!plain_greedy) {
+    host_logits_.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(V));
+    be.to_host(host_logits_.data(), logits + static_cast<int64_t>(L) * V,
+               host_logits_.size() * sizeof(float));
+  }
+  // `recent` for penalties: the boundary, then the drafts accepted so far.
+  std::vector<int32_t> recent;
+  if (p.uses_recent()) recent = context_;
+  auto row = [&](int i) {
+    return std::span<const float>(host_logits_.data() + static_cast<size_t>(i) * V,
+                                  static_cast<size_t>(V));
+  };
+  int a = 0;
+  int32_t next = -1;
+  if (p.is_greedy()) {
+    for (;; ++a) {  // the pick of Session::sample: argmax after the request's bias and penalties
+      const int32_t t = plain_greedy ? be.argmax(logits + static_cast<int64_t>(L + a) * V, V)
+                                     : sample_token(row(a), recent, p, rng_);
+      if (a == k || t != d.tokens[static_cast<size_t>(a)]) {
+        next = t;
+        break;
+      }
+      if (p.uses_recent()) recent.push_back(t);
+    }
+  } else {
+    for (;; ++a) {
+      const TokenDistribution pd = sampling_distribution(row(a), recent, p);
+      if (a == k) {
+        next = draw(pd, rng_);
+        break;
+      }
+      const int32_t x = d.tokens[static_cast<size_t>(a)];
+      const double px = pd.prob(x);
+      const double qx = d.dists.empty() ? 1.0 : d.dists[static_cast<size_t>(a)].prob(x);
+      if (qx > 0 && rng_uniform(rng_) * qx < px) {  // accept with probability min(1, p/q)
+        if (p.uses_recent()) recent.push_back(x);
+        continue;
+      }
+      // Rejected: draw from the residual max(0, p - q), normalised (q dense: one pass over p).
+      std::vector<double>& q = dense_q_;
+      q.assign(static_cast<size_t>(V), 0.0);
+      if (d.dists.empty()) {
+        q[static_cast<size_t>(x)] = 1.0;
+      } else {
+        const TokenDistribution& qd = d.dists[static_cast<size_t>(a)];
+        for (size_t j = 0; j < qd.ids.size(); ++j)
+          q[static_cast<size_t>(qd.ids[j])] = qd.weights[j] / qd.total;
+      }
+      TokenDistribution res;
+      for (size_t j = 0; j < pd.ids.size(); ++j) {
+        const double pj = pd.weights[j] / pd.total;
+        const double qj = q[static_cast<size_t>(pd.ids[j])];
+        if (pj > qj) {
+          res.ids.push_back(pd.ids[j]);
+          res.weights.push_back(pj - qj);
+          res.total += pj - qj;
+        }
+      }
+      next = res.ids.empty() ? draw(pd, rng_) : draw(res, rng_);
+      break;
+    }
+  }
+  // The tokens of this step, emitted in order and cut where generation ends (a stop token, a
+  // cancel, the length limit): the boundary then has the cut token pending, as plain decoding.
+  std::vector<int32_t> out(d.tokens.begin(), d.tokens.begin() + a);
+  out.push_back(next);
+  bool go_on = true;
+  for (size_t j = 0; j < out.size(); ++j) {
+    go_on = emit(out[j]);
+    if (!go_on || j + 1 == limit) {
+      out.resize(j + 1);
+      break;
+    }
+  }
+  a = static_cast<int>(out.size()) - 1;
+  next = out.back();
+
+  if (k > 0) {
+    ++stats_.steps;
+    stats_.drafted += k;
+    stats_.accepted += a;
+    observe(k, a);
+  } else {
+    ++stats_.plain_steps;
+  }
+  stats_.k_history.push_back(k);
+
+  if (a == k) {  // every row fed is the boundary's
+    owed_.clear();
+    s_.set_pending(next, rng_);
+  } else if (ck_) {
+    // Back to the saved boundary; what was accepted is fed with the next step's rows.
+    ck_->restore();
+    owed_.insert(owed_.end(), d.tokens.begin(), d.tokens.begin() + a);
+    owed_.push_back(next);
+  } else {
+    s_.truncate(p0 + L + a + 1, logits + static_cast<int64_t>(L + a) * V);
+    s_.set_pending(next, rng_);
+  }
+  return go_on;
+}
+
+}  // namespace flashrt

@@ -1,0 +1,157 @@
+// Speculative decoding with exact rollback. A drafter proposes k tokens after the session's
+// boundary; one target step feeds [pending token, k drafts] and yields every row's logits; the
+// longest agreeing prefix is accepted plus one token of the target's own (the correction, or a
+// bonus token when every draft agreed), so one weight read of the target yields up to k+1 tokens.
+//
+// Exactness. A verify step evaluates the Gated DeltaNet token by token (GdnMode::kRecurrent), and
+// every CPU kernel gives each row the bits it gets alone, so the accepted rows are the bits of
+// plain decoding whatever k is and wherever the 64-token chunk grid falls (chunked GDN is never
+// used by a verify step). Going back to the accepted prefix:
+//   - slots with only positional state (dense attention): the rows already written for the
+//     accepted tokens are the ones plain decoding writes; the position moves back and the pending
+//     logits become the accepted row's (Session::truncate). No copy.
+//   - slots with recurrent/conv state (GDN): the fixed and meta regions are saved before the step
+//     (Checkpoint, one buffer allocated once) and, on a rejection, restored and the accepted
+//     tokens fed again, as the first rows of the next verify step (no step of their own: the
+//     weights are read once for both) or, when generation ends, in a last step. (Keeping the
+//     state after every draft row inside the GDN kernel would save those rows; left for later.)
+// Either way the slot afterwards holds the same live bytes as one where only the accepted tokens
+// were fed, so capsules taken between steps are ordinary boundaries.
+//
+// Sampling. At temperature 0 a draft is accepted when it is the target's pick (the same pick
+// Session::generate makes, logit bias and penalties included). At temperature > 0 speculative
+// sampling: draft x drawn from q is accepted with probability min(1, p(x)/q(x)), else a token is
+// drawn from the residual max(0, p - q) (normalised); drafters without a distribution (n-gram)
+// have q one-hot. The output is distributed exactly as the target's sampler, and seeded runs repeat
+// (the RNG lives in the slot).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/sampler.h"
+#include "engine/session.h"
+
+namespace flashrt {
+
+// Draft tokens for one verify step and, for speculative sampling, the distribution each was drawn
+// from (empty: chosen deterministically, q one-hot).
+struct Draft {
+  std::vector<int32_t> tokens;
+  std::vector<TokenDistribution> dists;
+};
+
+class Drafter {
+ public:
+  virtual ~Drafter() = default;
+  virtual std::string name() const = 0;
+  // Up to `k` tokens to follow `context` (every token of the target's boundary: the fed ones, then
+  // the pending one). May return fewer, or none.
+  virtual Draft propose(std::span<const int32_t> context, int k, const SamplerParams& p) = 0;
+  // Whether proposing costs a forward pass (before anything is measured, adaptive k assumes so).
+  virtual bool runs_a_model() const { return false; }
+  // Takes in a prompt ahead of the first proposal (a draft model prefills it), so that work is
+  // done with the target's prefill rather than in the first decode step.
+  virtual void prime(std::span<const int32_t> /*context*/) {}
+};
+
+// Prompt lookup: the tokens that followed the latest earlier occurrence of the longest suffix of
+// the context (max_ngram tokens down to min_ngram). No model; strong when the output re-quotes the
+// context (code edits, tool output, RAG).
+class NgramDrafter : public Drafter {
+ public:
+  explicit NgramDrafter(int max_ngram = 4, int min_ngram = 2)
+      : max_ngram_(max_ngram), min_ngram_(min_ngram) {}
+  std::string name() const override { return "ngram"; }
+  Draft propose(std::span<const int32_t> context, int k, const SamplerParams& p) override;
+
+ private:
+  int max_ngram_, min_ngram_;
+};
+
+// A smaller model with the same tokenizer, in its own slot, kept in step with the target: before
+// each proposal it goes back to the longest prefix it shares with the target's boundary (truncate
+// or its own checkpoint) and feeds the rest. It drafts greedily at temperature 0 and samples from
+// its own distribution otherwise (its own RNG, seeded from `seed`).
+class DraftModelDrafter : public Drafter {
+ public:
+  DraftModelDrafter(const Model& draft, Backend& be, SessionOptions opt, uint64_t seed = 0);
+  std::string name() const override { return "draft"; }
+  Draft propose(std::span<const int32_t> context, int k, const SamplerParams& p) override;
+  bool runs_a_model() const override { return true; }
+  void prime(std::span<const int32_t> context) override;
+  const Session& session() const { return *s_; }
+
+ private:
+  // Goes back to the longest prefix shared with `ctx` (at most all but its last token) and feeds
+  // the rest: afterwards the slot holds exactly `ctx`.
+  void sync(std::span<const int32_t> ctx);
+  std::unique_ptr<Session> s_;
+  std::unique_ptr<Checkpoint> ck_;  // at the end of the last context fed (recurrent drafts)
+  std::vector<int32_t> fed_;        // the tokens in the draft's slot (host mirror)
+  RngState rng_;
+};
+
+struct SpecOptions {
+  int draft_max = 8;     // k at most (1..16)
+  bool adaptive = true;  // choose k per step from the recent acceptance; off: always draft_max
+};
+
+struct SpecStats {
+  int64_t steps = 0;        // verify steps
+  int64_t plain_steps = 0;  // steps without a draft (none proposed, or drafting paused)
+  int64_t drafted = 0, accepted = 0;
+  std::vector<int> k_history;  // k of every step (0: a plain step)
+  double acceptance_rate() const {
+    return drafted ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0;
+  }
+  // Tokens per target step: accepted drafts plus the target's own token, over all steps.
+  double mean_accepted_length() const {
+    const int64_t n = steps + plain_steps;
+    return n ? static_cast<double>(accepted + n) / static_cast<double>(n) : 0;
+  }
+};
+
+// Session::generate with speculative steps: the same result contract (tokens, finish reason; the
+// last token is left pending) and, at temperature 0, the same tokens.
+class SpeculativeDecoder {
+ public:
+  SpeculativeDecoder(Session& target, Drafter& drafter, SpecOptions opt = {});
+  GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
+                          const std::function<bool(int32_t)>& on_token = nullptr);
+  const SpecStats& stats() const { return stats_; }
+
+ private:
+  // One verify step of the drafts `d`: emits the tokens it produces (accepted drafts, then the
+  // target's own), at most `limit`; false when `emit` ended generation.
+  bool verify(const Draft& d, const SamplerParams& p, size_t limit,
+              const std::function<bool(int32_t)>& emit);
+  // Feeds the owed tokens, so the slot is at the boundary of every emitted token.
+  void settle();
+  int choose_k(int room, bool measured);
+  void observe(int k, int accepted);
+
+  Session& s_;
+  Drafter& drafter_;
+  SpecOptions opt_;
+  SpecStats stats_;
+  std::unique_ptr<Checkpoint> ck_;   // recurrent targets
+  std::shared_ptr<uint8_t> logits_;  // backend memory: [draft_max + 1, vocab]
+  std::vector<float> host_logits_;
+  std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
+  std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)
+  // A recurrent slot after a rejection stays at its checkpoint: the tokens accepted since (the
+  // newest last) are fed with the next step's rows instead of in a step of their own, and the
+  // RNG the draws left waits here. settle() feeds them when generation ends.
+  std::vector<int32_t> owed_;
+  RngState rng_{};
+  // Adaptive k: acceptance per drafted token (an exponential average), and a pause counter.
+  double alpha_ = 0.6;
+  int paused_ = 0;
+  // Measured costs (exponential averages, ms): drafting one token, and a verify step.
+  double draft_ms_per_token_ = 0, verify_ms_ = 0;
+};
+
+}  // namespace flashrt
