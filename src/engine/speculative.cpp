@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include "core/error.h"
 
@@ -13,6 +14,9 @@ namespace {
 // Rows of one verify step at most: the pending token, tokens owed to a recurrent slot after a
 // rejection (SpeculativeDecoder::verify) and the drafts. Sized for k <= 16.
 constexpr int kMaxVerifyRows = 40;
+// Tokens owed to a recurrent slot at most before they are fed in a step of their own: each verify
+// step re-runs them, so a long run of rejections must not make every step wide.
+constexpr size_t kMaxOwed = 8;
 
 size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
   size_t n = 0;
@@ -110,6 +114,16 @@ SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOp
     : s_(target), drafter_(drafter), opt_(opt) {
   FLASHRT_CHECK(opt_.draft_max >= 1 && opt_.draft_max <= 16, "--draft-max must be 1..16 (got {})",
                 opt_.draft_max);
+  // Exactness rests on a step giving each row the bits it gets alone: true of the CPU kernels;
+  // the CUDA matmul and attention pick kernels by the number of rows.
+  FLASHRT_CHECK(s_.backend().name() == "cpu",
+                "speculative decoding runs on the CPU backend only for now (the {} kernels give a "
+                "row different bits in steps of different sizes, so it would not be exact)",
+                s_.backend().name());
+  // Verify steps evaluate the GDN token by token; plain decoding under --gdn chunked does not.
+  FLASHRT_CHECK(s_.options().gdn_mode != GdnMode::kChunked,
+                "speculative decoding needs --gdn auto or recurrent (chunked decoding would not "
+                "give the verify steps' bits)");
   if (s_.has_recurrent_state()) ck_ = std::make_unique<Checkpoint>(s_);
   const int rows = std::min(kMaxVerifyRows, s_.options().max_batch);
   logits_ = s_.backend().alloc(static_cast<size_t>(rows) *
@@ -127,14 +141,15 @@ int SpeculativeDecoder::choose_k(int room, bool measured) {
   // a plain step; a probe of one draft every 8 plain steps keeps the estimate fresh.
   constexpr double kRow = 0.04;
   const double a = std::clamp(alpha_, 0.0, 0.99);
+  const double owed_rows = kRow * static_cast<double>(owed_.size());  // re-run by any step
   double draft_cost = drafter_.runs_a_model() ? 0.35 : 0.0;
   if (measured && verify_ms_ > 0) draft_cost = draft_ms_per_token_ / verify_ms_;
   const double per_draft = kRow + draft_cost;
   int best = 0;
-  double best_rate = 1.0;
+  double best_rate = 1.0 / (1 + owed_rows);
   for (int k = 1; k <= kmax; ++k) {
     const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = tokens / (1 + per_draft * k);
+    const double rate = tokens / (1 + owed_rows + per_draft * k);
     if (rate > best_rate * 1.02) {
       best = k;
       best_rate = rate;
@@ -181,6 +196,19 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
     if (!emit(s_.next_token(p))) return r;
   }
   r.finish = FinishReason::kLength;
+  try {
+    decode(max_new, p, emit, r);
+  } catch (...) {
+    settle();  // the slot at the boundary of every token emitted, as after generate()
+    throw;
+  }
+  settle();
+  return r;
+}
+
+void SpeculativeDecoder::decode(int max_new, const SamplerParams& p,
+                                const std::function<bool(int32_t)>& emit, GenerateResult& r) {
+  const int64_t V = s_.model().cfg.vocab;
   while (static_cast<int>(r.tokens.size()) < max_new) {
     const int64_t pos = s_.pos() + static_cast<int64_t>(owed_.size());
     // The pending token needs one more position before the next can be sampled.
@@ -189,7 +217,7 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
       break;
     }
     const int max_rows = std::min(kMaxVerifyRows, s_.options().max_batch);
-    if (static_cast<int>(owed_.size()) + 2 > max_rows) settle();
+    if (owed_.size() >= kMaxOwed || static_cast<int>(owed_.size()) + 2 > max_rows) settle();
     const size_t limit = static_cast<size_t>(max_new) - r.tokens.size();
     const int room =
         static_cast<int>(std::min<int64_t>({s_.max_ctx() - pos - 1, static_cast<int64_t>(limit) - 1,
@@ -203,16 +231,22 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
     if (k > 0) {
       const auto t = Clock::now();
       d = drafter_.propose(context_, k, p);
-      draft_ms_per_token_ = 0.8 * draft_ms_per_token_ + 0.2 * ms_since(t) / k;
+      const double per_token = ms_since(t) / k;
+      draft_ms_per_token_ =
+          draft_ms_per_token_ > 0 ? 0.8 * draft_ms_per_token_ + 0.2 * per_token : per_token;
     }
     if (d.tokens.size() > static_cast<size_t>(k)) d.tokens.resize(static_cast<size_t>(k));
+    for (int32_t t : d.tokens)
+      FLASHRT_CHECK(t >= 0 && t < V, "the {} drafter proposed token {}, outside 0..{}",
+                    drafter_.name(), t, V - 1);
+    FLASHRT_CHECK(d.dists.empty() || d.dists.size() >= d.tokens.size(),
+                  "internal: the {} drafter gave {} distributions for {} tokens", drafter_.name(),
+                  d.dists.size(), d.tokens.size());
     const auto t = Clock::now();
     const bool go_on = verify(d, p, limit, emit);
     verify_ms_ = verify_ms_ > 0 ? 0.8 * verify_ms_ + 0.2 * ms_since(t) : ms_since(t);
     if (!go_on) break;
   }
-  settle();
-  return r;
 }
 
 void SpeculativeDecoder::settle() {
@@ -309,8 +343,14 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   std::vector<int32_t> out(d.tokens.begin(), d.tokens.begin() + a);
   out.push_back(next);
   bool go_on = true;
+  std::exception_ptr thrown;  // by the caller's callback: the cut falls there, then it goes on up
   for (size_t j = 0; j < out.size(); ++j) {
-    go_on = emit(out[j]);
+    try {
+      go_on = emit(out[j]);
+    } catch (...) {
+      thrown = std::current_exception();
+      go_on = false;
+    }
     if (!go_on || j + 1 == limit) {
       out.resize(j + 1);
       break;
@@ -341,6 +381,7 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
     s_.truncate(p0 + L + a + 1, logits + static_cast<int64_t>(L + a) * V);
     s_.set_pending(next, rng_);
   }
+  if (thrown) std::rethrow_exception(thrown);
   return go_on;
 }
 

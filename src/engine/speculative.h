@@ -22,8 +22,15 @@
 // Session::generate makes, logit bias and penalties included). At temperature > 0 speculative
 // sampling: draft x drawn from q is accepted with probability min(1, p(x)/q(x)), else a token is
 // drawn from the residual max(0, p - q) (normalised); drafters without a distribution (n-gram)
-// have q one-hot. The output is distributed exactly as the target's sampler, and seeded runs repeat
-// (the RNG lives in the slot).
+// have q one-hot. The output is distributed exactly as the target's sampler, and a seeded run
+// repeats: the target's RNG lives in the slot, and k follows a fixed cost model at temperature > 0.
+// A capsule holds the target's RNG but not the decoder's acceptance estimate or a draft model's
+// RNG, so a sampled continuation after a restore is a valid sample, not the same one.
+//
+// Exact on the CPU backend (every row gets the bits it gets alone); other backends are refused,
+// and so is --gdn chunked (plain decoding would not use the recurrence the verify steps use).
+// An exception from the caller's callback or the drafter leaves the slot at the boundary of the
+// tokens emitted so far, as Session::generate does.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -130,6 +137,9 @@ class SpeculativeDecoder {
               const std::function<bool(int32_t)>& emit);
   // Feeds the owed tokens, so the slot is at the boundary of every emitted token.
   void settle();
+  // The decode loop of generate() (which settles whatever way it ends).
+  void decode(int max_new, const SamplerParams& p, const std::function<bool(int32_t)>& emit,
+              GenerateResult& r);
   int choose_k(int room, bool measured);
   void observe(int k, int accepted);
 

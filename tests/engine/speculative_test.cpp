@@ -93,7 +93,8 @@ const std::vector<int> kPieces = {7, 1, 12, 20, 30};
 TEST_P(Speculative, GreedyIsPlainGreedyForEveryDrafterAndK) {
   int total = 0;
   for (int n : kPieces) total += n;
-  // The generation crosses a multiple of 64 (the chunked GDN's grid).
+  // The generation crosses a multiple of 64 (the chunked GDN's grid; verify steps never chunk, and
+  // neither does CPU decoding under --gdn auto, so this guards against either starting to).
   ASSERT_NE(prompt_.size() / 64, (prompt_.size() + static_cast<size_t>(total)) / 64);
   auto plain = prompted();
   std::vector<std::vector<uint8_t>> plain_states;
@@ -148,6 +149,71 @@ TEST_P(Speculative, StopTokensAndLimitsEndWhereGenerateEnds) {
   EXPECT_EQ(got.finish, FinishReason::kStop);
   EXPECT_EQ(live_state(*s), live_state(*a));
   EXPECT_EQ(s->pending(), a->pending());
+}
+
+// The other ways generation ends or is shaped, each against Session::generate on the same slot
+// options: a cancel (and a throw) from the callback in the middle of a step's accepted drafts,
+// greedy with logit bias and penalties (the host-side pick), a context that fills up, and a batch
+// size smaller than a verify step's rows at most (owed tokens settled mid-run).
+TEST_P(Speculative, CancelsPenaltiesFullContextsAndSmallBatchesMatchGenerate) {
+  SamplerParams shaped = SamplerParams::greedy();
+  shaped.repeat_penalty = 1.3f;
+  shaped.presence_penalty = 0.2f;
+  shaped.logit_bias = {{7, 2.5f}, {11, -100.0f}};
+  struct Run {
+    const char* what;
+    SamplerParams p;
+    SessionOptions o;
+    int max_new;
+    int cancel_at;  // -1: none; the callback returns false at that token
+    bool throw_instead;
+  };
+  SessionOptions small_batch = options();
+  small_batch.max_batch = 6;
+  SessionOptions full = options();
+  full.max_ctx = static_cast<int64_t>(prompt_.size()) + 23;
+  const std::vector<Run> runs = {
+      {"cancel", SamplerParams::greedy(), options(), 40, 9, false},
+      {"throw", SamplerParams::greedy(), options(), 40, 9, true},
+      {"bias and penalties", shaped, options(), 40, -1, false},
+      {"small batch", SamplerParams::greedy(), small_batch, 60, -1, false},
+      {"context full", SamplerParams::greedy(), full, 60, -1, false}};
+  for (const Run& run : runs) {
+    SCOPED_TRACE(run.what);
+    auto go = [&](Session& s, SpeculativeDecoder* dec) {
+      int n = 0;
+      auto cb = [&](int32_t) {
+        if (n++ != run.cancel_at) return true;
+        if (run.throw_instead) throw std::runtime_error("callback");
+        return false;
+      };
+      GenerateResult r;
+      try {
+        r = dec ? dec->generate(run.max_new, run.p, {}, cb)
+                : s.generate(run.max_new, run.p, {}, cb);
+      } catch (const std::runtime_error&) {
+        r.finish = FinishReason::kStop;  // a marker: both must throw
+      }
+      return std::make_pair(r.finish, s.tokens());
+    };
+    Session a(*target_, *be_, run.o), b(*target_, *be_, run.o);
+    a.append(prompt_);
+    b.append(prompt_);
+    const auto want = go(a, nullptr);
+    std::vector<int32_t> full_ids = prompt_;
+    {  // the plain continuation, for a drafter that is right most of the time
+      Session c(*target_, *be_, run.o);
+      c.append(prompt_);
+      const auto r = c.generate(run.max_new, run.p, {});
+      full_ids.insert(full_ids.end(), r.tokens.begin(), r.tokens.end());
+    }
+    ScriptedDrafter drafter(full_ids, target_->cfg.vocab);
+    SpeculativeDecoder dec(b, drafter, {.draft_max = 8, .adaptive = false});
+    const auto got = go(b, &dec);
+    EXPECT_EQ(got.first, want.first);
+    EXPECT_EQ(got.second, want.second);
+    EXPECT_EQ(live_state(b), live_state(a));
+  }
 }
 
 TEST_P(Speculative, ACapsuleBetweenStepsRestoresAndContinues) {
