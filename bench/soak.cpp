@@ -1280,6 +1280,8 @@ struct MetricsCheck {
 };
 
 MetricsCheck check_metrics(const std::string& text) {
+  // The routes of docs/API.md, written out here on purpose rather than taken from server.cpp's
+  // table: the soak checks the server from outside, against what the docs promise.
   static const std::set<std::string> kRoutes = {"/health",
                                                 "/metrics",
                                                 "/v1/models",
