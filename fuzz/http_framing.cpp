@@ -13,10 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -91,13 +94,26 @@ inline bool has_whole_response(const std::string& r) {
 // writes no response to a peer that has already half-closed.)
 inline bool exchange(int port, const uint8_t* bytes, size_t size, std::string* got) {
   using Clock = std::chrono::steady_clock;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   FLASHRT_FUZZ_REQUIRE(fd >= 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  FLASHRT_FUZZ_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  // A refused or timed-out connect is retried for a second (the accept backlog of a busy server);
+  // then it is a server that stopped listening, and the reason is printed before the trap.
+  int tries = 0;
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (++tries == 50) {
+      std::fprintf(stderr, "http_framing: connect to 127.0.0.1:%d failed: %s\n", port,
+                   std::strerror(errno));
+      FLASHRT_FUZZ_REQUIRE(false);
+    }
+    ::close(fd);
+    ::usleep(20000);
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    FLASHRT_FUZZ_REQUIRE(fd >= 0);
+  }
   // The server may answer (and close) before reading everything; a failed write is fine then.
   for (size_t off = 0; off < size;) {
     const ssize_t n = ::send(fd, bytes + off, size - off, MSG_NOSIGNAL);

@@ -50,6 +50,14 @@ std::shared_ptr<const Tokenizer::State> build_tokenizer_state(TokenizerParts par
   }
   FLASHRT_CHECK(max_id < std::numeric_limits<int32_t>::max(), "{}: token ids are too large",
                 origin);
+  // Ids are dense in every real vocabulary; one huge id in an untrusted file would otherwise make
+  // a table of that many entries (the fuzzer's 433333333 asked for 13.9 GB).
+  const int64_t named = static_cast<int64_t>(parts.vocab.size() + parts.added.size());
+  const int64_t allowed =
+      std::max<int64_t>(static_cast<int64_t>(parts.min_vocab_size), 2 * named + 1024);
+  FLASHRT_CHECK(max_id < allowed,
+                "{}: token ids run to {} but only {} tokens are named (ids must be dense)", origin,
+                max_id, named);
   const auto n = static_cast<size_t>(max_id + 1);
   FLASHRT_CHECK(n > 0, "{}: the vocabulary is empty", origin);
   st->tokens.assign(n, {});

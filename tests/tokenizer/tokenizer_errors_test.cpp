@@ -159,6 +159,10 @@ TEST(TokenizerErrors, WrongTypesAndUnsupportedParts) {
        },
        {"decoder type \"WordPiece\""}},
       {"duplicate id", [](auto& j) { j["model"]["vocab"]["zzzq"] = 100; }, {"both have id 100"}},
+      // One huge id made a table of that many tokens (the fuzzer's out-of-memory case).
+      {"sparse id",
+       [](auto& j) { j["model"]["vocab"]["zzzq"] = 433333333; },
+       {"ids run to 433333333", "ids must be dense"}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.what);
