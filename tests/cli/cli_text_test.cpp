@@ -56,6 +56,16 @@ TEST(CliText, SpeculativeRunContinuesPromptsLikeTransformers) {
   EXPECT_NE(bad.out.find("--spec draft needs --draft MODEL"), std::string::npos) << bad.out;
 }
 
+// What `make run` shows: restores and speculative decoding reproduce the greedy continuation.
+TEST(CliText, DemoRestoresAndSpeculatesIdentically) {
+  const auto r = run_flashrt("demo -m " + default_model());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("-- after restore: identical tokens"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("== speculative decoding (n-gram lookup)"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("DIFFERENT"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokens per step, identical tokens"), std::string::npos) << r.out;
+}
+
 TEST(CliText, TokenizeAndDetokenize) {
   const Reference ref(trained_model_dir("pycoder-hybrid-12m"));
   const auto ids = ref.ids("p0.input_ids");
