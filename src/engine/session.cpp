@@ -82,17 +82,14 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
-void Session::feed_rows(std::span<const int32_t> ids_in, float* all_logits) {
-  std::vector<int32_t> ids;
-  if (pending_ >= 0) ids.push_back(pending_);
-  ids.insert(ids.end(), ids_in.begin(), ids_in.end());
-  FLASHRT_CHECK(!ids.empty() && ids.size() <= static_cast<size_t>(opt_.max_batch),
-                "internal: a speculative step of {} tokens (1..{})", ids.size(), opt_.max_batch);
-  check_feed(ids);
-  const StepInput in{arena_.get(), ids, pos_};
+void Session::feed_rows(std::span<const int32_t> ids, float* all_logits) {
+  // A step run by the session itself, through the same input/done pair as the scheduler's.
+  std::vector<int32_t> buf;
+  const StepInput in = step_input(ids, buf);
+  FLASHRT_CHECK(buf.size() <= static_cast<size_t>(opt_.max_batch),
+                "internal: a speculative step of {} tokens (1..{})", buf.size(), opt_.max_batch);
   runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr);
-  pos_ += static_cast<int64_t>(ids.size());
-  if (pending_ >= 0) set_pending(-1);
+  step_done(in, /*sampling=*/false);
 }
 
 void Session::set_pending(int32_t id, const RngState& rng) {

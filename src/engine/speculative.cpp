@@ -88,7 +88,7 @@ Draft DraftModelDrafter::propose(std::span<const int32_t> ctx, int k, const Samp
   sync(ctx);
 
   std::vector<int32_t> recent;
-  if (!p.is_greedy()) recent.assign(ctx.begin(), ctx.end());
+  if (p.uses_recent()) recent.assign(ctx.begin(), ctx.end());  // what penalties read
   for (int i = 0; i < k && s_->pos() + 1 < s_->max_ctx(); ++i) {
     if (s_->pending() >= 0) {  // feed the previous draft
       fed_.push_back(s_->pending());
@@ -101,7 +101,7 @@ Draft DraftModelDrafter::propose(std::span<const int32_t> ctx, int k, const Samp
       d.dists.push_back(sampling_distribution(s_->logits(), recent, p));
       t = draw(d.dists.back(), rng_);
       s_->set_pending(t, s_->rng_state());
-      recent.push_back(t);
+      if (p.uses_recent()) recent.push_back(t);
     }
     d.tokens.push_back(t);
   }
