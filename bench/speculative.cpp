@@ -1,8 +1,10 @@
 // bench_speculative: greedy decoding of held-out Python prompts by a target model, plain and with
-// each drafter (n-gram prompt lookup, a draft model), side by side in one run: tokens/s, the ratio
-// to plain, acceptance rate, mean accepted length (tokens per target step) and k over time. Every
+// each drafter (n-gram prompt lookup, a draft model, the MTP head of the target's `*-mtp` twin:
+// the same base weights plus a trained head), side by side in one run: tokens/s, the ratio to
+// plain, acceptance rate, mean accepted length (tokens per target step) and k over time. Every
 // speculative run must produce plain decoding's tokens (exit 1 otherwise).
-//   ./build/bench_speculative [-m TARGET] [--draft DRAFT] [-n 128] [--prompts 6] [--draft-max 8]
+//   ./build/bench_speculative [-m TARGET] [--draft DRAFT] [--mtp-model M] [-n 128] [--prompts 6]
+//                             [--draft-max 8]
 // Prompts: tests/data/heldout.py cut before each of its first `--prompts` methods ("code"), and
 // one edit-style prompt that holds the file and starts rewriting it ("edit": where n-gram lookup
 // shines).
@@ -60,10 +62,17 @@ int main(int argc, char** argv) {
   CLI::App app{"Speculative decoding vs plain decoding, side by side"};
   std::string target_path = "models/pycoder-hybrid-12m.gguf";
   std::string draft_path = "../shared/models/pycoder-dense-7m";
+  std::string mtp_path = "../shared/models/pycoder-hybrid-12m-mtp";
   std::string heldout = "tests/data/heldout.py";
   int n = 128, n_prompts = 6, draft_max = 8, threads = 0, ctx = 2048;
+  int64_t draft_vocab = 0;
   app.add_option("-m,--model", target_path, "Target model")->capture_default_str();
   app.add_option("--draft", draft_path, "Draft model (same tokenizer)")->capture_default_str();
+  app.add_option("--mtp-model", mtp_path,
+                 "The target with an MTP head (same base weights; \"\" to leave MTP out)")
+      ->capture_default_str();
+  app.add_option("--draft-vocab", draft_vocab, "MTP drafts from the first N tokens (0: all)")
+      ->capture_default_str();
   app.add_option("--heldout", heldout, "Python file the prompts come from")->capture_default_str();
   app.add_option("-n", n, "Tokens per prompt")->capture_default_str();
   app.add_option("--prompts", n_prompts, "Code prompts (plus one edit prompt)")
@@ -79,6 +88,8 @@ int main(int argc, char** argv) {
     auto be = make_backend("cpu");
     auto target = load_model(target_path, *be);
     auto draft = load_model(draft_path, *be);
+    std::unique_ptr<Model> with_head;
+    if (!mtp_path.empty()) with_head = load_model(mtp_path, *be);
     const Tokenizer tok = load_tokenizer(target_path);
     std::ifstream in(heldout);
     if (!in) throw std::runtime_error("cannot read " + heldout);
@@ -88,22 +99,26 @@ int main(int argc, char** argv) {
     SessionOptions so;
     so.max_ctx = ctx;
     std::printf(
-        "== bench_speculative: target %s, draft %s, %zu prompts x %d tokens, greedy, "
+        "== bench_speculative: target %s, draft %s, mtp %s, %zu prompts x %d tokens, greedy, "
         "k <= %d (%s), %d threads\n",
-        target_path.c_str(), draft_path.c_str(), prompts.size(), n, draft_max,
-        fixed_k ? "fixed" : "adaptive", ThreadPool::global().size());
+        target_path.c_str(), draft_path.c_str(), mtp_path.empty() ? "-" : mtp_path.c_str(),
+        prompts.size(), n, draft_max, fixed_k ? "fixed" : "adaptive", ThreadPool::global().size());
 
     std::vector<std::string> names = {"plain", "ngram", "draft"};
+    if (with_head) names.push_back("mtp");
     std::map<std::string, std::map<std::string, Mode>> by_kind;  // kind -> mode -> totals
     bool exact = true;
     for (const Prompt& pr : prompts) {
       std::vector<int32_t> reference;
       for (const std::string& name : names) {
-        Session s(*target, *be, so);
+        SessionOptions mo = so;
+        mo.mtp = name == "mtp";  // the head's state in the slot, advanced by every step
+        Session s(name == "mtp" ? *with_head : *target, *be, mo);
         s.append(pr.ids);
         std::unique_ptr<Drafter> drafter;
         if (name == "ngram") drafter = std::make_unique<NgramDrafter>();
         if (name == "draft") drafter = std::make_unique<DraftModelDrafter>(*draft, *be, so);
+        if (name == "mtp") drafter = std::make_unique<MtpDrafter>(s, 0, draft_vocab);
         std::optional<SpeculativeDecoder> dec;
         if (drafter)
           dec.emplace(s, *drafter, SpecOptions{.draft_max = draft_max, .adaptive = !fixed_k});

@@ -22,8 +22,8 @@ inline std::string trained_model_dir(const std::string& name) {
 
 class Reference {
  public:
-  explicit Reference(const std::string& dir)
-      : file_(SafetensorsFile::open(dir + "/reference.safetensors")) {}
+  explicit Reference(const std::string& dir, const std::string& file = "reference.safetensors")
+      : file_(SafetensorsFile::open(dir + "/" + file)) {}
   bool has(const std::string& name) const { return file_->find(name) != nullptr; }
   std::vector<int32_t> ids(const std::string& name) const {
     const auto& t = file_->get(name);

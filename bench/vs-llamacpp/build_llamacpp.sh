@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's llama-bench and llama-batched-bench (CPU only, -DGGML_NATIVE=ON) from the
+# Builds llama.cpp's llama-bench, llama-batched-bench and llama-speculative-simple (speculative
+# decoding: --spec-type draft-simple|draft-mtp|ngram-*; CPU only, -DGGML_NATIVE=ON) from the
 # source bundle that the npm package node-llama-cpp@3.21.1 ships (llama.cpp v0.4.0 as a git
 # bundle), into .cache/llamacpp/. Idempotent: does nothing when the binaries exist. Needs npm (the
 # npm registry) and cmake. Prints llama-bench's path last.
@@ -13,7 +14,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${LLAMACPP_CACHE:-$ROOT/.cache/llamacpp}
 BIN=$CACHE/build/bin/llama-bench
-if [ -x "$BIN" ] && [ -x "$CACHE/build/bin/llama-batched-bench" ]; then echo "$BIN"; exit 0; fi
+if [ -x "$BIN" ] && [ -x "$CACHE/build/bin/llama-batched-bench" ] &&
+  [ -x "$CACHE/build/bin/llama-speculative-simple" ]; then echo "$BIN"; exit 0; fi
 mkdir -p "$CACHE/npm"
 if [ ! -f "$CACHE/npm/node_modules/node-llama-cpp/llama/gitRelease.bundle" ]; then
   (cd "$CACHE/npm" && [ -f package.json ] || npm init -y >/dev/null) >&2
@@ -26,5 +28,6 @@ cmake -S "$CACHE/src" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE
   -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
   -DCMAKE_C_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" -DCMAKE_CXX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_SERVER=OFF >&2
-cmake --build "$CACHE/build" --target llama-bench llama-batched-bench llama-simple llama-quantize -j "$(nproc)" >&2
+cmake --build "$CACHE/build" --target llama-bench llama-batched-bench llama-simple llama-quantize \
+  llama-speculative-simple -j "$(nproc)" >&2
 echo "$BIN"

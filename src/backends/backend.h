@@ -154,6 +154,8 @@ class Backend {
   virtual void store_tokens(const StepRows& r, size_t region) = 0;
   // Row i of src [seqs, n] into the f32 region at `region` of sequence i's slot.
   virtual void store_per_seq(const StepRows& r, size_t region, const float* src, int64_t n) = 0;
+  // The reverse: row i of dst [seqs, n] = the f32 region at `region` of sequence i's slot.
+  virtual void load_per_seq(const StepRows& r, size_t region, float* dst, int64_t n) = 0;
   // Sets each sequence's i64 position region at `region` past its last row.
   virtual void advance_pos(const StepRows& r, size_t region) = 0;
   // Causal softmax attention: each row's queries over its sequence's cache rows [0, its position].

@@ -58,7 +58,7 @@ std::vector<CapsuleEntry> manifest_of(const StateLayout& layout, int64_t pos) {
     e.dtype = r.dtype;
     e.kind = r.kind;
     e.shape = r.shape;
-    if (r.kind == RegionKind::kPositional) e.shape[0] = pos;
+    if (r.kind == RegionKind::kPositional) e.shape[0] = r.live_rows(pos);
     e.bytes = r.live_bytes(pos);
     e.offset = off;
     off += e.bytes;
@@ -137,7 +137,7 @@ void check_compatible(const Capsule& c, const Arena& arena, const Fingerprint& f
     const auto& e = c.entries[i];
     const auto& r = layout.regions()[i];
     std::vector<int64_t> want = r.shape;
-    if (r.kind == RegionKind::kPositional) want[0] = c.pos;
+    if (r.kind == RegionKind::kPositional) want[0] = r.live_rows(c.pos);
     if (e.name != r.name || e.dtype != r.dtype || e.kind != r.kind || e.shape != want)
       fail("capsule region {} is '{}' {} {} {}, this session expects '{}' {} {} {}", i, e.name,
            dtype_name(e.dtype), region_kind_name(e.kind), shape_str(e.shape), r.name,

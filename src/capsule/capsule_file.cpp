@@ -140,7 +140,10 @@ Parsed parse_manifest(const uint8_t* data, size_t size, const std::string& what)
         fail("{}: region '{}' is implausibly large", what, e.name);
       elems *= x;
     }
-    if (e.kind == RegionKind::kPositional && (e.shape.empty() || e.shape[0] != p.capsule.pos))
+    // A positional region holds a row per token, or fewer when it lags (an MTP layer's KV); the
+    // session's layout checks the exact count (check_compatible).
+    if (e.kind == RegionKind::kPositional &&
+        (e.shape.empty() || e.shape[0] > p.capsule.pos || e.shape[0] < p.capsule.pos - 1))
       fail("{}: positional region '{}' does not hold {} rows", what, e.name, p.capsule.pos);
     if (elems % dtype_info(e.dtype).block_elems != 0)
       fail("{}: region '{}' is not whole blocks", what, e.name);

@@ -31,6 +31,17 @@ void register_info(CLI::App& app) {
       std::printf("deltanet:     %d key heads x %d, %d value heads x %d, conv %d\n", c.gdn_k_heads,
                   c.gdn_k_dim, c.gdn_v_heads, c.gdn_v_dim, c.conv_kernel);
     std::printf("embeddings:   %s\n", c.tied_embeddings ? "tied" : "untied");
+    if (c.mtp_layers) {
+      StateLayout mtp;
+      m->arch->add_mtp_state_regions(*m, mtp, 1, DType::F32);
+      size_t mtp_per_token = 0;
+      for (const auto& r : mtp.regions())
+        if (r.kind == RegionKind::kPositional) mtp_per_token += r.bytes_per_row();
+      std::printf(
+          "mtp head:     %d layer (run --spec mtp; its state adds %zu bytes per token + "
+          "%lld fixed)\n",
+          c.mtp_layers, mtp_per_token, static_cast<long long>(c.hidden * 4));
+    }
     std::printf("context:      %lld trained\n", static_cast<long long>(c.max_positions));
     std::printf("cpu kernels:  %s\n", cpu::kernel_isa());
     std::printf("state:        %zu bytes per token + %zu bytes fixed (+ %lld bytes of logits)\n",

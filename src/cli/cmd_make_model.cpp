@@ -16,6 +16,7 @@ void register_make_model(CLI::App& app) {
   struct Opts {
     std::string arch = "qwen3_5", shape = "0.8b", out, type = "bf16", tokenizer;
     uint64_t seed = 0;
+    bool mtp = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("make-model",
@@ -37,12 +38,18 @@ void register_make_model(CLI::App& app) {
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}))
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  cmd->add_flag("--mtp", o->mtp,
+                "Add a multi-token prediction head (qwen3_5: one MTP layer, as Qwen3.5 has)");
   cmd->add_option("--tokenizer", o->tokenizer,
                   "Embed this tokenizer (HF folder, tokenizer.json or GGUF)");
   cmd->callback([o] {
     DType type;
     if (!dtype_from_name(o->type, &type)) fail("unknown type '{}'", o->type);
     ModelConfig c = model_shape(o->arch, o->shape);
+    if (o->mtp) {
+      FLASHRT_CHECK(c.arch == "qwen3_5", "--mtp: {} models have no MTP head (qwen3_5 has)", c.arch);
+      c.mtp_layers = 1;
+    }
     std::optional<TokenizerData> tok;
     if (!o->tokenizer.empty()) {
       tok = load_tokenizer(o->tokenizer).to_data();

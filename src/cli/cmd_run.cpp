@@ -24,21 +24,24 @@ struct RunOptions {
   SamplingOptions sampling;
   bool print_ids = false, stats = false, ignore_eos = false, echo = true;
   std::string stop_ids;
-  // Speculative decoding: "" (off), "ngram" or "draft" (with draft_model).
+  // Speculative decoding: "" (off), "ngram", "draft" (with draft_model) or "mtp".
   std::string spec, draft_model;
   int draft_max = 8;
+  int64_t draft_vocab = 0;  // --spec mtp: drafts from the first N tokens (0: all)
 };
 
 // The drafter --spec asks for; the draft model (kept in `draft`) must share the target's
 // vocabulary.
-std::unique_ptr<Drafter> make_drafter(const RunOptions& o, const Model& target, Backend& be,
+std::unique_ptr<Drafter> make_drafter(const RunOptions& o, Session& target, Backend& be,
                                       std::unique_ptr<Model>* draft) {
   if (o.spec == "ngram") return std::make_unique<NgramDrafter>();
+  if (o.spec == "mtp")
+    return std::make_unique<MtpDrafter>(target, seed_of(o.sampling), o.draft_vocab);
   FLASHRT_CHECK(!o.draft_model.empty(), "--spec draft needs --draft MODEL");
   *draft = load_model(o.draft_model, be);
-  FLASHRT_CHECK((*draft)->cfg.vocab == target.cfg.vocab,
+  FLASHRT_CHECK((*draft)->cfg.vocab == target.model().cfg.vocab,
                 "the draft model {} has {} tokens, the model {}: they must share a tokenizer",
-                o.draft_model, (*draft)->cfg.vocab, target.cfg.vocab);
+                o.draft_model, (*draft)->cfg.vocab, target.model().cfg.vocab);
   return std::make_unique<DraftModelDrafter>(**draft, be, session_options(o.m),
                                              seed_of(o.sampling));
 }
@@ -48,7 +51,9 @@ void run(const RunOptions& o) {
   const std::vector<int32_t> given_ids = parse_ids(o.ids), extra_stops = parse_ids(o.stop_ids);
   auto loaded = load(o.m);
   auto& model = loaded.model;
-  Session s(*model, *loaded.backend, session_options(o.m));
+  SessionOptions so = session_options(o.m);
+  so.mtp = o.spec == "mtp";  // the MTP head runs along, its state in the slot
+  Session s(*model, *loaded.backend, so);
   // Text in and out needs the model's tokenizer; ids in and --print-ids out do not.
   std::optional<Tokenizer> tok;
   if (o.ids.empty() && !o.prompt.empty()) {
@@ -92,7 +97,7 @@ void run(const RunOptions& o) {
   std::unique_ptr<Drafter> drafter;
   std::optional<SpeculativeDecoder> spec;
   if (!o.spec.empty()) {
-    drafter = make_drafter(o, *model, *loaded.backend, &draft);
+    drafter = make_drafter(o, s, *loaded.backend, &draft);
     spec.emplace(s, *drafter, SpecOptions{.draft_max = o.draft_max});
   }
 
@@ -166,10 +171,16 @@ void register_run(CLI::App& app) {
   cmd->add_flag("!--no-echo", o->echo, "Do not print the prompt before the continuation");
   cmd->add_flag("--stats", o->stats, "Print timings (and speculative acceptance) to stderr");
   cmd->add_option("--spec", o->spec,
-                  "Speculative decoding: ngram (prompt lookup) or draft (a smaller model, --draft)")
-      ->check(CLI::IsMember({"ngram", "draft"}));
+                  "Speculative decoding: ngram (prompt lookup), draft (a smaller model, --draft) "
+                  "or mtp (the model's own MTP head)")
+      ->check(CLI::IsMember({"ngram", "draft", "mtp"}));
   cmd->add_option("--draft", o->draft_model, "Draft model for --spec draft (same tokenizer)")
       ->check(CLI::ExistingPath);
+  cmd->add_option("--draft-vocab", o->draft_vocab,
+                  "--spec mtp: draft only the first N tokens of the vocabulary (the most frequent "
+                  "in BPE order; a draft step reads N rows of the LM head); 0: all")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--draft-max", o->draft_max, "Draft tokens per verify step at most (adaptive)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();

@@ -43,9 +43,18 @@ size_t RegionSpec::bytes_per_row() const {
   return bytes() / static_cast<size_t>(shape[0]);
 }
 
+int64_t RegionSpec::live_rows(int64_t pos) const {
+  return pos > lag ? pos - lag : 0;
+}
+
+std::string RegionSpec::kind_text() const {
+  if (kind == RegionKind::kPositional && lag) return fmt::format("positional-{}", lag);
+  return region_kind_name(kind);
+}
+
 size_t RegionSpec::live_bytes(int64_t pos) const {
   if (kind != RegionKind::kPositional) return bytes();
-  return bytes_per_row() * static_cast<size_t>(pos);
+  return bytes_per_row() * static_cast<size_t>(live_rows(pos));
 }
 
 void StateLayout::add(RegionSpec spec) {
@@ -53,6 +62,7 @@ void StateLayout::add(RegionSpec spec) {
   if (spec.kind == RegionKind::kPositional) {
     FLASHRT_CHECK(!spec.shape.empty(), "state layout: positional region '{}' has no shape",
                   spec.name);
+    FLASHRT_CHECK(spec.lag >= 0, "state layout: region '{}' lags {} rows", spec.name, spec.lag);
     FLASHRT_CHECK(max_ctx_ == 0 || max_ctx_ == spec.shape[0],
                   "state layout: positional region '{}' has {} rows, others {}", spec.name,
                   spec.shape[0], max_ctx_);
@@ -72,7 +82,7 @@ int StateLayout::find(const std::string& name) const {
 std::string StateLayout::describe() const {
   std::string s;
   for (const auto& r : regions_) {
-    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), region_kind_name(r.kind),
+    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), r.kind_text(),
                      fmt::join(r.shape, ","));
   }
   return s;

@@ -26,8 +26,15 @@ struct RegionSpec {
   DType dtype;
   std::vector<int64_t> shape;
   RegionKind kind;
+  // Positional regions only: rows behind the position. Row j of an MTP layer's KV pairs the hidden
+  // state at j with the token after it, so it is written only once that token is fed: after pos
+  // tokens pos - 1 rows are live (lag 1).
+  int64_t lag = 0;
 
   int64_t elements() const;
+  int64_t live_rows(int64_t pos) const;  // positional: max(0, pos - lag)
+  // "positional", "fixed", "meta"; a lagging positional region adds it ("positional-1").
+  std::string kind_text() const;
   size_t bytes() const;          // the whole region
   size_t bytes_per_row() const;  // positional: bytes of one token position
   // Bytes that hold state after `pos` tokens: positional regions pos rows, the others all.

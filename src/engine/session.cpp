@@ -26,8 +26,9 @@ const char* finish_reason_name(FinishReason r) {
   return "?";
 }
 
-std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx, DType kv_dtype) {
-  auto l = std::make_shared<StateLayout>(model_state_layout(m, max_ctx, kv_dtype));
+std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx, DType kv_dtype,
+                                                  bool mtp) {
+  auto l = std::make_shared<StateLayout>(model_state_layout(m, max_ctx, kv_dtype, mtp));
   l->add({regions::kPending, DType::I32, {1}, RegionKind::kMeta});
   l->add({regions::kRng, DType::U8, {static_cast<int64_t>(sizeof(RngState))}, RegionKind::kMeta});
   return l;
@@ -39,7 +40,11 @@ Session::Session(const Model& model, Backend& backend, SessionOptions opt)
   FLASHRT_CHECK(opt_.max_batch > 0, "batch size must be positive (got {})", opt_.max_batch);
   FLASHRT_CHECK(be_.supports_kv_dtype(opt_.kv_dtype), "the {} backend has no {} KV cache",
                 be_.name(), dtype_name(opt_.kv_dtype));
-  arena_ = be_.new_arena(session_layout(model, opt_.max_ctx, opt_.kv_dtype));
+  FLASHRT_CHECK(!opt_.mtp || be_.name() == "cpu",
+                "the MTP head runs on the CPU backend only for now (its {} kernels have never "
+                "run)",
+                be_.name());
+  arena_ = be_.new_arena(session_layout(model, opt_.max_ctx, opt_.kv_dtype, opt_.mtp));
   fingerprint_ = capsule_fingerprint(model, arena_->layout());
   runner_ = std::make_unique<StepRunner>(model_, be_, arena_->layout_ptr(), opt_.max_batch);
   reset();
@@ -82,13 +87,21 @@ void Session::run(std::span<const int32_t> ids, float* all_logits) {
   pos_ += static_cast<int64_t>(ids.size());
 }
 
-void Session::feed_rows(std::span<const int32_t> ids, float* all_logits) {
+void Session::mtp_step(std::span<const int32_t> ids, int64_t mtp_pos, const float* h_in,
+                       float* logits, float* hidden, int64_t vocab) {
+  for (int32_t id : ids)
+    FLASHRT_CHECK(id >= 0 && id < model_.cfg.vocab, "internal: MTP token {} outside 0..{}", id,
+                  model_.cfg.vocab - 1);
+  runner_->run_mtp(arena_.get(), ids, mtp_pos, h_in, logits, hidden, vocab);
+}
+
+void Session::feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden) {
   // A step run by the session itself, through the same input/done pair as the scheduler's.
   std::vector<int32_t> buf;
   const StepInput in = step_input(ids, buf);
   FLASHRT_CHECK(buf.size() <= static_cast<size_t>(opt_.max_batch),
                 "internal: a speculative step of {} tokens (1..{})", buf.size(), opt_.max_batch);
-  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr);
+  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr, all_hidden);
   step_done(in, /*sampling=*/false);
 }
 
@@ -325,7 +338,7 @@ Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout) {
   for (const auto& r : layout.regions()) {
     std::vector<int64_t> shape = r.shape;
     if (r.kind == RegionKind::kPositional) shape.erase(shape.begin());
-    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), region_kind_name(r.kind),
+    s += fmt::format("{} {} {} [{}]\n", r.name, dtype_name(r.dtype), r.kind_text(),
                      fmt::join(shape, ","));
   }
   const XXH128_hash_t h = XXH3_128bits(s.data(), s.size());

@@ -25,6 +25,9 @@ struct SessionOptions {
   // KV cache element type: F32 (exact: logits match the f32 reference) or F16 (half the memory,
   // capsule bytes and decode attention traffic at long context; llama.cpp's default).
   DType kv_dtype = DType::F32;
+  // Run the model's MTP head along (its state in the slot), for MTP speculative decoding: each
+  // step also advances its layer (about one decoder layer more per token).
+  bool mtp = false;
 };
 
 namespace regions {
@@ -91,7 +94,11 @@ class Session {
   // Feeds `ids` (after any pending token) in one step with the GDN evaluated token by token, so
   // every row gets the bits that feeding the tokens one at a time gives; every row's logits go to
   // `all_logits` (backend memory, [fed tokens, vocab]). At most max_batch tokens.
-  void feed_rows(std::span<const int32_t> ids, float* all_logits);
+  // With `all_hidden` (backend memory, [fed tokens, hidden]) every row's final hidden state too.
+  void feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden = nullptr);
+  // One step of the MTP head alone (options().mtp): StepRunner::run_mtp on this slot.
+  void mtp_step(std::span<const int32_t> ids, int64_t mtp_pos, const float* h_in, float* logits,
+                float* hidden, int64_t vocab = 0);
   // Makes `id` the pending token (a choice made outside the session) with the RNG state it was
   // drawn with.
   void set_pending(int32_t id, const RngState& rng);
@@ -184,6 +191,6 @@ Fingerprint capsule_fingerprint(const Model& m, const StateLayout& layout);
 
 // The full slot layout: the model's regions plus the engine's meta regions.
 std::shared_ptr<const StateLayout> session_layout(const Model& m, int64_t max_ctx,
-                                                  DType kv_dtype = DType::F32);
+                                                  DType kv_dtype = DType::F32, bool mtp = false);
 
 }  // namespace flashrt

@@ -108,6 +108,63 @@ Draft DraftModelDrafter::propose(std::span<const int32_t> ctx, int k, const Samp
   return d;
 }
 
+// ---- MTP head ----
+
+MtpDrafter::MtpDrafter(Session& target, uint64_t seed, int64_t draft_vocab)
+    : s_(target), rng_(rng_from_seed(seed ^ 0x37b9ULL)) {
+  FLASHRT_CHECK(
+      s_.options().mtp,
+      "internal: MTP drafting needs a session that runs the MTP head (SessionOptions::mtp)");
+  FLASHRT_CHECK(draft_vocab >= 0, "the draft vocabulary must be positive (got {})", draft_vocab);
+  vocab_ = draft_vocab == 0 ? s_.model().cfg.vocab
+                            : std::min<int64_t>(draft_vocab, s_.model().cfg.vocab);
+  const size_t H = static_cast<size_t>(s_.model().cfg.hidden);
+  const size_t V = static_cast<size_t>(vocab_);
+  buf_ = s_.backend().alloc((2 * H + V) * sizeof(float));
+  h_in_ = reinterpret_cast<float*>(buf_.get());
+  h_out_ = h_in_ + H;
+  logits_ = h_out_ + H;
+}
+
+void MtpDrafter::accepted_hidden(const float* h) {
+  s_.backend().copy(h_in_, h, static_cast<size_t>(s_.model().cfg.hidden) * sizeof(float));
+  have_hidden_ = true;
+}
+
+Draft MtpDrafter::propose(std::span<const int32_t> ctx, int k, const SamplerParams& p) {
+  Draft d;
+  // The pending token is at position m - 1; its pair with the hidden state at m - 2 is MTP row
+  // m - 2 (a prompt of one token has no pair yet).
+  const int64_t m = static_cast<int64_t>(ctx.size());
+  if (k <= 0 || m < 2) return d;
+  Backend& be = s_.backend();
+  const int64_t V = vocab_;
+  const size_t row_bytes = static_cast<size_t>(s_.model().cfg.hidden) * sizeof(float);
+  if (!have_hidden_) be.copy(h_in_, s_.arena().region(regions::kMtpHidden), row_bytes);
+  std::vector<int32_t> recent;
+  if (p.uses_recent()) recent.assign(ctx.begin(), ctx.end());
+  int32_t x = ctx.back();
+  for (int i = 0; i < k && m - 1 + i < s_.max_ctx(); ++i) {
+    s_.mtp_step({&x, 1}, m - 2 + i, h_in_, logits_, h_out_, V);
+    int32_t t;
+    if (p.is_greedy()) {
+      t = be.argmax(logits_, V);
+    } else {
+      host_logits_.resize(static_cast<size_t>(V));
+      be.to_host(host_logits_.data(), logits_, host_logits_.size() * sizeof(float));
+      d.dists.push_back(sampling_distribution(host_logits_, recent, p));
+      t = draw(d.dists.back(), rng_);
+      if (p.uses_recent()) recent.push_back(t);
+    }
+    d.tokens.push_back(t);
+    x = t;
+    be.copy(h_in_, h_out_, row_bytes);
+  }
+  // The next proposal starts from the target's hidden state again (accepted_hidden, or the slot).
+  have_hidden_ = false;
+  return d;
+}
+
 // ---- the decoder ----
 
 SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOptions opt)
@@ -128,6 +185,9 @@ SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOp
   const int rows = std::min(kMaxVerifyRows, s_.options().max_batch);
   logits_ = s_.backend().alloc(static_cast<size_t>(rows) *
                                static_cast<size_t>(s_.model().cfg.vocab) * sizeof(float));
+  if (drafter_.wants_hidden())
+    hidden_ = s_.backend().alloc(static_cast<size_t>(rows) *
+                                 static_cast<size_t>(s_.model().cfg.hidden) * sizeof(float));
 }
 
 int SpeculativeDecoder::choose_k(int room, bool measured) {
@@ -177,6 +237,7 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
   GenerateResult r;
   context_ = s_.tokens();
   owed_.clear();
+  drafter_.begin();
   // Emits a token; false when generation ends at it (a stop token, or the caller cancelled).
   auto emit = [&](int32_t t) {
     r.tokens.push_back(t);
@@ -274,7 +335,8 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   // after the newest token).
   std::vector<int32_t> fed = owed_;
   fed.insert(fed.end(), d.tokens.begin(), d.tokens.end());
-  s_.feed_rows(fed, logits);
+  float* hidden = reinterpret_cast<float*>(hidden_.get());  // null unless the drafter reads it
+  s_.feed_rows(fed, logits, hidden);
   const bool plain_greedy = p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
   if (!plain_greedy) {
     host_logits_.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(V));
@@ -358,6 +420,8 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   }
   a = static_cast<int>(out.size()) - 1;
   next = out.back();
+  if (hidden)  // the row whose logits chose `next`: its hidden state pairs with it
+    drafter_.accepted_hidden(hidden + static_cast<int64_t>(L + a) * s_.model().cfg.hidden);
 
   if (k > 0) {
     ++stats_.steps;

@@ -62,6 +62,12 @@ class Drafter {
   // Takes in a prompt ahead of the first proposal (a draft model prefills it), so that work is
   // done with the target's prefill rather than in the first decode step.
   virtual void prime(std::span<const int32_t> /*context*/) {}
+  // A drafter that reads the target's hidden states (MTP): at the start of a generation (the
+  // target's slot is at its boundary), and after each verify step with the final hidden state
+  // of the row whose logits chose the pending token (backend memory, [hidden]).
+  virtual bool wants_hidden() const { return false; }
+  virtual void begin() {}
+  virtual void accepted_hidden(const float* /*h*/) {}
 };
 
 // Prompt lookup: the tokens that followed the latest earlier occurrence of the longest suffix of
@@ -98,6 +104,39 @@ class DraftModelDrafter : public Drafter {
   std::unique_ptr<Session> s_;
   std::unique_ptr<Checkpoint> ck_;  // at the end of the last context fed (recurrent drafts)
   std::vector<int32_t> fed_;        // the tokens in the draft's slot (host mirror)
+  RngState rng_;
+};
+
+// The target's own MTP head (a session with SessionOptions::mtp): draft i pairs the previous
+// token with a hidden state (the target's for the first, the head's own after that) in one step
+// of the MTP layer and its LM head, as llama.cpp's draft-mtp chains a single head. The head's KV
+// rows for the drafts lie past the slot's live rows; the verify step's catch-up rewrites the ones
+// it keeps, so the slot's boundary never sees them. Greedy at temperature 0, otherwise sampled
+// from its own distribution with its own RNG (seeded from `seed`).
+// Drafts come from the first `draft_vocab` tokens only (0: all), the LM head rows a draft step
+// reads: a BPE vocabulary lists its tokens in merge order, roughly by frequency, so a prefix
+// keeps most of what gets accepted while a draft step reads a fraction of the head (FR-Spec's
+// frequency-ranked drafting; Qwen's 248k-token head is most of an MTP step). Exactness does not
+// depend on it: the target verifies every draft.
+class MtpDrafter : public Drafter {
+ public:
+  explicit MtpDrafter(Session& target, uint64_t seed = 0, int64_t draft_vocab = 0);
+  std::string name() const override { return "mtp"; }
+  Draft propose(std::span<const int32_t> context, int k, const SamplerParams& p) override;
+  bool runs_a_model() const override { return true; }
+  bool wants_hidden() const override { return true; }
+  void begin() override { have_hidden_ = false; }
+  void accepted_hidden(const float* h) override;
+
+ private:
+  Session& s_;
+  // Backend memory: the hidden state the next draft pairs with, the one a draft step returns,
+  // and a draft step's logits.
+  std::shared_ptr<uint8_t> buf_;
+  float *h_in_ = nullptr, *h_out_ = nullptr, *logits_ = nullptr;
+  bool have_hidden_ = false;  // h_in_ holds the verify step's (else: the slot's mtp.hidden)
+  int64_t vocab_;             // tokens a draft may be
+  std::vector<float> host_logits_;
   RngState rng_;
 };
 
@@ -149,6 +188,7 @@ class SpeculativeDecoder {
   SpecStats stats_;
   std::unique_ptr<Checkpoint> ck_;   // recurrent targets
   std::shared_ptr<uint8_t> logits_;  // backend memory: [draft_max + 1, vocab]
+  std::shared_ptr<uint8_t> hidden_;  // backend memory: [rows, hidden] (a drafter that wants it)
   std::vector<float> host_logits_;
   std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
   std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)

@@ -30,6 +30,7 @@ class DryRunBackend final : public Backend {
   void store_rows(const StepRows&, size_t, DType, const float*, int64_t) override {}
   void store_tokens(const StepRows&, size_t) override {}
   void store_per_seq(const StepRows&, size_t, const float*, int64_t) override {}
+  void load_per_seq(const StepRows&, size_t, float*, int64_t) override {}
   void advance_pos(const StepRows&, size_t) override {}
   void attention(const StepRows&, const AttentionArgs&) override {}
   void conv1d_silu(const StepRows&, float*, const float*, size_t, const float*, int, int) override {
@@ -71,9 +72,10 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
   tokens_ = region_offset(*layout_, regions::kTokens);
   pos_ = region_offset(*layout_, regions::kPos);
   logits_ = region_offset(*layout_, regions::kLogits);
-  staging_.resize(align8(static_cast<size_t>(max_rows_) * sizeof(int64_t)) +
-                  align8(static_cast<size_t>(max_seqs_) * sizeof(uint8_t*)) +
-                  static_cast<size_t>(max_rows_) * sizeof(int32_t));
+  mtp_ = layout_->find(regions::kMtpHidden) >= 0;
+  staging_.resize(2 * (align8(static_cast<size_t>(max_rows_) * sizeof(int64_t)) +
+                       align8(static_cast<size_t>(max_seqs_) * sizeof(uint8_t*)) +
+                       align8(static_cast<size_t>(max_rows_) * sizeof(int32_t))));
   table_ = be_.alloc(staging_.size());
 
   // Scratch: the largest take of a dry run over the shapes that take most: all rows in one
@@ -87,14 +89,19 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
     seqs.push_back({0, max_rows_ - n_seqs + 1});
     for (int i = 1; i < n_seqs; ++i) seqs.push_back({max_rows_ - n_seqs + i, 1});
     const StepRows rows{max_rows_, seqs, nullptr, nullptr, nullptr};
+    const std::vector<MtpSeq> info(seqs.size(), MtpSeq{0, true});
+    const MtpRows mtp{rows, info};
     for (float* all_logits : {static_cast<float*>(nullptr), nowhere})
-      forward(dry, rows, nowhere, SIZE_MAX / 8, &peak, all_logits, GdnMode::kAuto);
+      forward(dry, rows, mtp_ ? &mtp : nullptr, nowhere, SIZE_MAX / 8, &peak, all_logits,
+              GdnMode::kAuto);
+    if (mtp_ && n_seqs == 1)
+      mtp_forward(dry, rows, nowhere, nowhere, SIZE_MAX / 8, &peak, nowhere, nowhere, 0);
   }
   scratch_floats_ = peak;
 }
 
 void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode mode,
-                     const void* graph_key) {
+                     const void* graph_key, float* all_hidden) {
   const size_t n_seqs = seqs.size();
   FLASHRT_CHECK(n_seqs > 0 && n_seqs <= static_cast<size_t>(max_seqs_),
                 "internal: a step of {} sequences (at most {})", n_seqs, max_seqs_);
@@ -114,13 +121,21 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
 
   // The step's arrays, packed for this shape (positions, slot bases, ids): staged on the host,
   // then one copy of the bytes in use. The offsets depend only on the shape, so a recorded step
-  // finds its arrays where it recorded them.
-  const size_t slots_at = align8(static_cast<size_t>(n) * sizeof(int64_t));
-  const size_t ids_at = slots_at + align8(n_seqs * sizeof(uint8_t*));
-  const size_t bytes = ids_at + static_cast<size_t>(n) * sizeof(int32_t);
+  // finds its arrays where it recorded them. The MTP rows' arrays follow.
   auto* pos = reinterpret_cast<int64_t*>(staging_.data());
+  const size_t slots_at = align8(static_cast<size_t>(n) * sizeof(int64_t));
   auto* slots = reinterpret_cast<uint8_t**>(staging_.data() + slots_at);
+  const size_t ids_at = slots_at + align8(n_seqs * sizeof(uint8_t*));
   auto* ids = reinterpret_cast<int32_t*>(staging_.data() + ids_at);
+  const size_t mtp_at = ids_at + align8(static_cast<size_t>(n) * sizeof(int32_t));
+  auto* mpos = reinterpret_cast<int64_t*>(staging_.data() + mtp_at);
+  const size_t mslots_at = mtp_at + align8(static_cast<size_t>(n) * sizeof(int64_t));
+  auto* mslots = reinterpret_cast<uint8_t**>(staging_.data() + mslots_at);
+  const size_t mids_at = mslots_at + align8(n_seqs * sizeof(uint8_t*));
+  auto* mids = reinterpret_cast<int32_t*>(staging_.data() + mids_at);
+  mtp_seqs_.clear();
+  mtp_info_.clear();
+  int mn = 0;
   for (size_t i = 0; i < n_seqs; ++i) {
     const StepInput& s = seqs[i];
     for (size_t k = 0; k < i; ++k)
@@ -131,16 +146,36 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
       pos[r] = s.pos + static_cast<int64_t>(j);
       ids[r] = s.ids[j];
     }
+    if (!mtp_) continue;
+    // The pairs this sequence's rows complete: all its rows but one at position 0.
+    const int skip = s.pos == 0 ? 1 : 0;
+    const int count = static_cast<int>(s.ids.size()) - skip;
+    if (count == 0) continue;
+    mslots[mtp_seqs_.size()] = s.slot->base();
+    mtp_seqs_.push_back({mn, count});
+    mtp_info_.push_back({seqs_[i].first, skip == 0});
+    for (int j = 0; j < count; ++j) {
+      mpos[mn + j] = s.pos + skip + j - 1;
+      mids[mn + j] = s.ids[static_cast<size_t>(skip + j)];
+    }
+    mn += count;
   }
+  const size_t bytes = mtp_ ? mids_at + static_cast<size_t>(n) * sizeof(int32_t)
+                            : ids_at + static_cast<size_t>(n) * sizeof(int32_t);
   be_.to_device(table_.get(), staging_.data(), bytes);
   const uint8_t* dev = table_.get();
   const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at),
                       reinterpret_cast<const int64_t*>(dev),
                       reinterpret_cast<uint8_t* const*>(dev + slots_at)};
+  const MtpRows mtp{StepRows{mn, mtp_seqs_, reinterpret_cast<const int32_t*>(dev + mids_at),
+                             reinterpret_cast<const int64_t*>(dev + mtp_at),
+                             reinterpret_cast<uint8_t* const*>(dev + mslots_at)},
+                    mtp_info_};
 
   float* scratch = be_.scratch(scratch_floats_);
   const auto step = [&] {
-    forward(be_, rows, scratch, scratch_floats_, nullptr, all_logits, mode);
+    forward(be_, rows, mtp_ ? &mtp : nullptr, scratch, scratch_floats_, nullptr, all_logits, mode,
+            all_hidden);
   };
   if (graph_key)
     be_.run_graph(graph_key, step);
@@ -148,14 +183,59 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
     step();
 }
 
-void StepRunner::forward(Backend& be, const StepRows& rows, float* scratch, size_t floats,
-                         size_t* peak, float* all_logits, GdnMode mode) const {
+void StepRunner::run_mtp(Arena* slot, std::span<const int32_t> ids, int64_t mtp_pos,
+                         const float* h_in, float* logits, float* hidden, int64_t vocab) {
+  FLASHRT_CHECK(mtp_, "internal: an MTP step on slots without MTP state");
+  const int n = static_cast<int>(ids.size());
+  FLASHRT_CHECK(n > 0 && n <= max_rows_, "internal: an MTP step of {} rows (1..{})", n, max_rows_);
+  FLASHRT_CHECK(same_layout(slot->layout(), *layout_),
+                "internal: a slot of another layout in a step");
+  FLASHRT_CHECK(mtp_pos >= 0 && mtp_pos + n <= layout_->max_ctx(),
+                "internal: MTP rows {}..{} outside the context {}", mtp_pos, mtp_pos + n - 1,
+                layout_->max_ctx());
+  auto* pos = reinterpret_cast<int64_t*>(staging_.data());
+  const size_t slots_at = align8(static_cast<size_t>(n) * sizeof(int64_t));
+  const size_t ids_at = slots_at + align8(sizeof(uint8_t*));
+  *reinterpret_cast<uint8_t**>(staging_.data() + slots_at) = slot->base();
+  auto* id = reinterpret_cast<int32_t*>(staging_.data() + ids_at);
+  for (int j = 0; j < n; ++j) {
+    pos[j] = mtp_pos + j;
+    id[j] = ids[static_cast<size_t>(j)];
+  }
+  be_.to_device(table_.get(), staging_.data(), ids_at + static_cast<size_t>(n) * sizeof(int32_t));
+  const uint8_t* dev = table_.get();
+  seqs_.assign(1, SeqRows{0, n});
+  const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at),
+                      reinterpret_cast<const int64_t*>(dev),
+                      reinterpret_cast<uint8_t* const*>(dev + slots_at)};
+  mtp_forward(be_, rows, h_in, be_.scratch(scratch_floats_), scratch_floats_, nullptr, logits,
+              hidden, vocab);
+}
+
+void StepRunner::mtp_forward(Backend& be, const StepRows& rows, const float* h_in, float* scratch,
+                             size_t floats, size_t* peak, float* logits, float* hidden,
+                             int64_t vocab) const {
+  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), GdnMode::kRecurrent};
+  const float* g = m_.arch->mtp_forward(m_, fs, h_in);
+  Mat head = m_.w.lm_head;  // its first rows: the first tokens' logits
+  if (vocab > 0 && vocab < head.rows) head.rows = vocab;
+  be.matmul(logits, g, head, rows.n);
+  if (hidden)
+    be.copy(hidden, g,
+            static_cast<size_t>(rows.n) * static_cast<size_t>(m_.cfg.hidden) * sizeof(float));
+}
+
+void StepRunner::forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch,
+                         size_t floats, size_t* peak, float* all_logits, GdnMode mode,
+                         float* all_hidden) const {
   be.store_tokens(rows, tokens_);
-  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode};
+  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp};
   const float* h = m_.arch->forward(m_, fs);  // [rows, hidden], after the final norm
 
   // The LM head: every row's logits, or only each sequence's last row's.
   const int64_t H = m_.cfg.hidden, V = m_.cfg.vocab;
+  if (all_hidden)
+    be.copy(all_hidden, h, static_cast<size_t>(rows.n) * static_cast<size_t>(H) * sizeof(float));
   const int n_seqs = static_cast<int>(rows.seqs.size());
   auto last_rows = [&](const float* x, int64_t width) -> const float* {
     if (n_seqs == 1) return x + static_cast<int64_t>(rows.n - 1) * width;

@@ -34,8 +34,21 @@ class StepRunner {
   // the step on its first calls for that key and replay it afterwards: every call with that key
   // must come through this runner (the recording holds its arrays' and scratch addresses) with the
   // same shape (rows per sequence, all_logits or not); the slots may differ.
+  // all_hidden (backend memory, [rows, hidden]) receives every row's final hidden state when
+  // given (speculative decoding with an MTP head pairs the accepted row's with the next token).
   void run(std::span<const StepInput> seqs, float* all_logits = nullptr,
-           GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr);
+           GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr,
+           float* all_hidden = nullptr);
+
+  // A step of the MTP layer alone (slots that carry MTP state): `ids` at MTP positions from
+  // `mtp_pos` on, paired with the hidden states h_in [ids, hidden] (backend memory). Leaves each
+  // row's logits in `logits` [ids, vocab] and its MTP hidden state in `hidden` [ids, hidden]
+  // (both backend memory). Writes the MTP KV rows there, which lie past the slot's live rows:
+  // the slot's boundary is unchanged. With `vocab` > 0 only the first `vocab` tokens' logits
+  // ([ids, vocab]: the LM head's first rows).
+  void run_mtp(Arena* slot, std::span<const int32_t> ids, int64_t mtp_pos, const float* h_in,
+               float* logits, float* hidden, int64_t vocab = 0);
+  bool runs_mtp() const { return mtp_; }
 
   int max_rows() const { return max_rows_; }
   int max_seqs() const { return max_seqs_; }
@@ -43,20 +56,24 @@ class StepRunner {
 
  private:
   // The contract: tokens stored, the architecture's layers, LM head and logits, positions.
-  void forward(Backend& be, const StepRows& rows, float* scratch, size_t floats, size_t* peak,
-               float* all_logits, GdnMode mode) const;
+  void forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch, size_t floats,
+               size_t* peak, float* all_logits, GdnMode mode, float* all_hidden = nullptr) const;
+  void mtp_forward(Backend& be, const StepRows& rows, const float* h_in, float* scratch,
+                   size_t floats, size_t* peak, float* logits, float* hidden, int64_t vocab) const;
 
   const Model& m_;
   Backend& be_;
   std::shared_ptr<const StateLayout> layout_;
   int max_rows_, max_seqs_;
   size_t tokens_ = 0, pos_ = 0, logits_ = 0;  // the standard regions' offsets
+  bool mtp_ = false;                          // the slots carry MTP state
   size_t scratch_floats_ = 0;
   // The step's arrays in backend memory, and their host staging: positions i64, slot bases, ids
-  // i32, packed for each step's shape. One copy per step.
+  // i32, packed for each step's shape, then the same for the MTP rows. One copy per step.
   std::shared_ptr<uint8_t> table_;
   std::vector<uint8_t> staging_;
-  std::vector<SeqRows> seqs_;
+  std::vector<SeqRows> seqs_, mtp_seqs_;
+  std::vector<MtpSeq> mtp_info_;
 };
 
 }  // namespace flashrt

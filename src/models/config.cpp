@@ -11,11 +11,14 @@ std::string ModelConfig::describe() const {
   std::string kinds;
   for (auto l : layers) kinds += l == LayerKind::kAttention ? 'A' : 'G';
   return fmt::format(
-      "arch={} vocab={} hidden={} ffn={} layers={} [{}] heads={} kv_heads={} head_dim={} eps={} "
-      "rope_theta={} rope_dim={} tied={} out_gate={} conv={} gdn_k={}x{} gdn_v={}x{} tiled={}",
-      arch, vocab, hidden, ffn, n_layers, kinds, n_heads, n_kv_heads, head_dim, rms_eps, rope_theta,
-      rope_dim, tied_embeddings, attn_output_gate, conv_kernel, gdn_k_heads, gdn_k_dim, gdn_v_heads,
-      gdn_v_dim, gdn_tiled_heads);
+             "arch={} vocab={} hidden={} ffn={} layers={} [{}] heads={} kv_heads={} head_dim={} "
+             "eps={} "
+             "rope_theta={} rope_dim={} tied={} out_gate={} conv={} gdn_k={}x{} gdn_v={}x{} "
+             "tiled={}",
+             arch, vocab, hidden, ffn, n_layers, kinds, n_heads, n_kv_heads, head_dim, rms_eps,
+             rope_theta, rope_dim, tied_embeddings, attn_output_gate, conv_kernel, gdn_k_heads,
+             gdn_k_dim, gdn_v_heads, gdn_v_dim, gdn_tiled_heads) +
+         (mtp_layers ? fmt::format(" mtp={}", mtp_layers) : std::string());
 }
 
 void ModelConfig::validate(const std::string& where) const {
@@ -40,6 +43,9 @@ void ModelConfig::validate(const std::string& where) const {
                   "{}: {} value heads are not a multiple of {} key heads", where, c.gdn_v_heads,
                   c.gdn_k_heads);
   }
+  FLASHRT_CHECK(c.mtp_layers == 0 || c.mtp_layers == 1,
+                "{}: {} MTP layers (flashrt runs one MTP layer, as Qwen3.5 checkpoints have)",
+                where, c.mtp_layers);
   FLASHRT_CHECK(c.hidden < (1 << 20) && c.ffn < (1 << 22) && c.vocab < (1 << 24) &&
                     c.n_layers < 1024 && c.head_dim <= 1024 && c.n_heads <= 1024,
                 "{}: implausible model sizes", where);

@@ -26,6 +26,9 @@ struct ModelConfig {
   // How value heads map to key heads: grouped (HF: v head h uses k head h / (Hv/Hk)) or tiled
   // (llama.cpp's GGUF reorders v heads so that v head h uses k head h % Hk).
   bool gdn_tiled_heads = false;
+  // Multi-token prediction layers after the decoder (Qwen3.5's mtp.*; llama.cpp's nextn blocks,
+  // stored after the decoder's as blk.{n_layers}). 0 or 1.
+  int mtp_layers = 0;
   // Special tokens from the model files (the tokenizer may add more stop tokens).
   int32_t bos_id = -1;
   std::vector<int32_t> eos_ids;

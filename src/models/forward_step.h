@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "backends/backend.h"
@@ -31,12 +32,29 @@ class Bump {
   size_t* peak_;
 };
 
+// The pairs a step completes for an MTP head (slots that carry MTP state). MTP row j of a
+// sequence pairs the main model's hidden state at position j with the token at j + 1, so a step's
+// row at position p completes the pair at MTP position p - 1: `rows` are the step's rows but a
+// sequence's row at position 0, each at its position - 1 (a sequence with no such row is left
+// out). Per MTP sequence: `main_first`, the step row whose hidden state its first pair without the
+// slot's takes, and `from_slot`, whether its first pair takes the hidden state kept in the slot
+// (the step continues a boundary) rather than a row of the step (it starts at position 0).
+struct MtpSeq {
+  int main_first = 0;
+  bool from_slot = false;
+};
+struct MtpRows {
+  StepRows rows;
+  std::span<const MtpSeq> seqs;  // host, one per sequence of `rows`
+};
+
 struct ForwardStep {
   Backend& be;
   const StepRows& rows;
   const StateLayout& layout;  // of every slot of the step
   Bump ws;                    // scratch; what the forward pass returns is taken from it
   GdnMode gdn_mode = GdnMode::kAuto;
+  const MtpRows* mtp = nullptr;  // set when the slots carry MTP state
 
   int T() const { return rows.n; }
   // The byte offset of a region of the slots (an Error naming it when the layout has none).

@@ -83,10 +83,25 @@ void Model::state_bytes(size_t* per_token, size_t* fixed) const {
   }
 }
 
-StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype) {
+void Architecture::add_mtp_state_regions(const Model& m, StateLayout&, int64_t, DType) const {
+  fail("{} has no MTP head ({} models have none)", m.path, name());
+}
+
+float* Architecture::mtp_forward(const Model& m, ForwardStep&, const float*) const {
+  fail("{} has no MTP head ({} models have none)", m.path, name());
+}
+
+StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype, bool mtp) {
   FLASHRT_CHECK(max_ctx > 0, "context size must be positive (got {})", max_ctx);
   StateLayout l;
   m.arch->add_state_regions(m, l, max_ctx, kv_dtype);
+  if (mtp) {
+    FLASHRT_CHECK(m.cfg.mtp_layers == 1,
+                  "{} has no MTP head (a Qwen3.5 checkpoint with mtp.* tensors, or a GGUF with "
+                  "nextn_predict_layers, has one; make-model --mtp adds a random one)",
+                  m.path);
+    m.arch->add_mtp_state_regions(m, l, max_ctx, kv_dtype);
+  }
   l.add({regions::kTokens, DType::I32, {max_ctx}, RegionKind::kPositional});
   l.add({regions::kPos, DType::I64, {1}, RegionKind::kMeta});
   l.add({regions::kLogits, DType::F32, {m.cfg.vocab}, RegionKind::kMeta});

@@ -50,11 +50,21 @@ struct LayerWeights {
   MlpWeights mlp;
 };
 
+// A multi-token prediction head (Qwen3.5's mtp.*): from the embedding of token t+1 and the main
+// model's final hidden state at t, one decoder layer predicts token t+2 through the shared LM head.
+struct MtpWeights {
+  Mat fc;            // [hidden, 2 * hidden] over [enorm(embed(t+1)) | hnorm(h_t)]
+  Mat enorm, hnorm;  // f32 [hidden]
+  Mat out_norm;      // f32 [hidden], before the shared LM head
+  LayerWeights layer;
+};
+
 struct ModelWeights {
   Mat embed;     // [vocab, hidden]
   Mat out_norm;  // f32 [hidden]
   Mat lm_head;   // [vocab, hidden]; the embedding when tied
   std::vector<LayerWeights> layers;
+  MtpWeights mtp;  // when cfg.mtp_layers == 1
 };
 
 struct Model;
@@ -86,6 +96,19 @@ class Architecture {
   // step (engine/step_runner.h): it stores the tokens, applies the LM head, leaves the logits and
   // advances the positions, for every architecture alike.
   virtual float* forward(const Model& m, ForwardStep& s) const = 0;
+
+  // ---- multi-token prediction (a model with an MTP head: cfg.mtp_layers == 1) ----
+  // The MTP head's state regions of a slot that runs it: its layer's KV, positional and one row
+  // behind (RegionSpec::lag), and the main model's last hidden state (regions::kMtpHidden). With
+  // them in the layout, forward() also advances the MTP layer over the pairs each step completes
+  // (ForwardStep::mtp). The default refuses: the architecture has no MTP head.
+  virtual void add_mtp_state_regions(const Model& m, StateLayout& layout, int64_t max_ctx,
+                                     DType kv_dtype) const;
+  // The MTP layer alone over s.rows (each a token at its MTP position) with the hidden states
+  // h_in [T, hidden] it pairs them with: writes its KV rows there and returns [T, hidden] after
+  // the MTP norm, whose LM head logits predict the token after the next (a draft) and which is
+  // the hidden state the next draft pairs with.
+  virtual float* mtp_forward(const Model& m, ForwardStep& s, const float* h_in) const;
 };
 
 // The registry (models/registry.cpp): every architecture flashrt runs.
@@ -104,7 +127,7 @@ struct Model {
   // Keeps the mapped files and load-time conversions alive for the Mat views.
   std::vector<std::unique_ptr<TensorSource>> sources;
   std::deque<std::vector<uint8_t>> owned;
-  // Tensors in the model's files that no weight table names (e.g. an MTP head, not used yet).
+  // Tensors in the model's files that no weight table names.
   std::vector<std::string> unused_tensors;
   mutable std::optional<uint64_t> weights_hash_;
 
@@ -145,9 +168,14 @@ namespace regions {
 inline constexpr const char* kPos = "meta.pos";        // i64 [1]: tokens processed
 inline constexpr const char* kLogits = "meta.logits";  // f32 [vocab]: logits of the last token
 inline constexpr const char* kTokens = "tokens";       // i32 [max_ctx]: the token at each position
+// f32 [hidden]: the main model's final hidden state at the last position, which the MTP pair
+// completed by the next token takes (slots that run an MTP head).
+inline constexpr const char* kMtpHidden = "mtp.hidden";
 }  // namespace regions
 
-// The full layout of one slot of `m`: the model's regions plus the standard ones.
-StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype = DType::F32);
+// The full layout of one slot of `m`: the model's regions plus the standard ones, and with `mtp`
+// the MTP head's (the model must have one).
+StateLayout model_state_layout(const Model& m, int64_t max_ctx, DType kv_dtype = DType::F32,
+                               bool mtp = false);
 
 }  // namespace flashrt

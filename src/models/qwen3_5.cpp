@@ -109,6 +109,19 @@ const WeightTable<GdnWeights> kGdnWeights = {
     norm(&GdnWeights::norm, "ssm_norm", "linear_attn.norm.weight", Dim::kGdnVDim),
 };
 
+// The MTP head (HF mtp.*, llama.cpp's converter: the block after the decoder's, blk.{n_layers},
+// with nextn.* for these four and the usual names for its decoder layer). Its norms are
+// zero-centered too.
+const WeightTable<MtpWeights> kMtpWeights = {
+    matrix(&MtpWeights::fc, "nextn.eh_proj", "fc.weight", Dim::kHidden, Dim::kHidden2),
+    norm(&MtpWeights::enorm, "nextn.enorm", "pre_fc_norm_embedding.weight", Dim::kHidden)
+        .hf_stores(zero_centered),
+    norm(&MtpWeights::hnorm, "nextn.hnorm", "pre_fc_norm_hidden.weight", Dim::kHidden)
+        .hf_stores(zero_centered),
+    norm(&MtpWeights::out_norm, "nextn.shared_head_norm", "norm.weight", Dim::kHidden)
+        .hf_stores(zero_centered),
+};
+
 class Qwen35 : public Architecture {
  public:
   std::string name() const override { return "qwen3_5"; }
@@ -151,6 +164,9 @@ class Qwen35 : public Architecture {
         c.layers.push_back((i + 1) % interval == 0 ? LayerKind::kAttention
                                                    : LayerKind::kGatedDeltaNet);
     }
+    c.mtp_layers = static_cast<int>(h.get_int("mtp_num_hidden_layers", 0));
+    if (h.get_bool("mtp_use_dedicated_embeddings", false))
+      fail("{}: an MTP head with its own embeddings is not supported", path);
     return c;
   }
 
@@ -166,6 +182,12 @@ class Qwen35 : public Architecture {
     FLASHRT_CHECK(c.gdn_v_heads > 0, "{}: ssm.time_step_rank must be positive", f.describe());
     c.gdn_v_dim = static_cast<int>(f.get_int(p + "ssm.inner_size") / c.gdn_v_heads);
     c.gdn_tiled_heads = true;
+    // block_count counts the MTP blocks, stored after the decoder's.
+    const int64_t nextn = f.get_int_opt(p + "nextn_predict_layers").value_or(0);
+    FLASHRT_CHECK(nextn >= 0 && nextn < c.n_layers, "{}: {}nextn_predict_layers is {} of {} blocks",
+                  f.describe(), p, nextn, c.n_layers);
+    c.mtp_layers = static_cast<int>(nextn);
+    c.n_layers -= c.mtp_layers;
     if (const GGUFValue* rl = f.get_meta(p + "attention.recurrent_layers")) {
       std::vector<int64_t> flags;
       try {
@@ -224,6 +246,14 @@ class Qwen35 : public Architecture {
         out.add_layer(kGdnWeights, l.gdn, i);
       out.add_layer(kSwigluMlpWeights, l.mlp, i);
     }
+    if (m.cfg.mtp_layers == 1) {
+      MtpWeights& t = m.w.mtp;
+      const int at = m.cfg.n_layers;
+      out.add(kMtpWeights, t, "blk.{i}.", "mtp.", at);
+      out.add(kNormWeights, t.layer, "blk.{i}.", "mtp.layers.0.", at);
+      out.add(kAttentionWeights, t.layer.attn, "blk.{i}.", "mtp.layers.0.", at);
+      out.add(kSwigluMlpWeights, t.layer.mlp, "blk.{i}.", "mtp.layers.0.", at);
+    }
   }
 
   void add_gguf_metadata(const Model& m, GGUFWriter& w) const override {
@@ -248,7 +278,12 @@ class Qwen35 : public Architecture {
     } else {
       std::vector<uint32_t> flags;
       for (auto k : c.layers) flags.push_back(k == LayerKind::kGatedDeltaNet);
+      flags.resize(flags.size() + static_cast<size_t>(c.mtp_layers), 0);  // MTP: attention
       w.set(p + "attention.recurrent_layers", GGUFValue::u32_array(flags));
+    }
+    if (c.mtp_layers) {
+      w.set(p + "block_count", GGUFValue::u32(static_cast<uint32_t>(c.n_layers + c.mtp_layers)));
+      w.set(p + "nextn_predict_layers", GGUFValue::u32(static_cast<uint32_t>(c.mtp_layers)));
     }
   }
 
@@ -263,6 +298,80 @@ class Qwen35 : public Architecture {
       else
         add_gdn_state_regions(l, i, c);
     }
+  }
+
+  // ---- MTP state: its layer's KV (layer n_layers, one row behind) and the last hidden state ----
+
+  void add_mtp_state_regions(const Model& m, StateLayout& l, int64_t max_ctx,
+                             DType kv_dtype) const override {
+    const ModelConfig& c = m.cfg;
+    StateLayout kv;
+    add_kv_cache_regions(kv, c.n_layers, max_ctx, c, kv_dtype);
+    for (RegionSpec r : kv.regions()) {
+      r.lag = 1;
+      l.add(std::move(r));
+    }
+    l.add({regions::kMtpHidden, DType::F32, {c.hidden}, RegionKind::kFixed});
+  }
+
+  // The MTP layer: x = fc([enorm(embed(t)) | hnorm(h)]), one gated-attention decoder layer over
+  // the MTP positions, then (for drafts) the MTP norm.
+  float* mtp_layer(const Model& m, ForwardStep& s, const float* h_in, bool out_norm) const {
+    const ModelConfig& c = m.cfg;
+    const MtpWeights& t = m.w.mtp;
+    const int T = s.T();
+    const int64_t H = c.hidden;
+    const AttentionShape attn{c.n_heads, c.n_kv_heads, c.head_dim, c.rope_dim, c.rope_theta};
+    float* e = embed(s, m.w.embed);
+    float* cat = s.ws.take(T * 2 * H);
+    s.be.rmsnorm(cat, 2 * H, e, H, t.enorm.f32(), T, static_cast<int>(H), c.rms_eps);
+    s.be.rmsnorm(cat + H, 2 * H, h_in, H, t.hnorm.f32(), T, static_cast<int>(H), c.rms_eps);
+    float* x = s.ws.take(T * H);
+    s.be.matmul(x, cat, t.fc, T);
+    gated_attention(s, x, c.n_layers, t.layer.attn_norm, t.layer.attn, attn, c.rms_eps);
+    swiglu_mlp(s, x, t.layer.ffn_norm, t.layer.mlp, c.ffn, c.rms_eps);
+    return out_norm ? final_norm(s, x, t.out_norm, c.rms_eps) : x;
+  }
+
+  float* mtp_forward(const Model& m, ForwardStep& s, const float* h_in) const override {
+    FLASHRT_CHECK(m.cfg.mtp_layers == 1, "internal: {} has no MTP head", m.path);
+    return mtp_layer(m, s, h_in, /*out_norm=*/true);
+  }
+
+  // After the main layers (h [T, hidden], final-normed): the MTP layer over the pairs the step
+  // completes, each taking the hidden state of the row before its token (the slot's for a
+  // sequence's first row), then each sequence's last hidden state kept for its next pair.
+  void mtp_advance(const Model& m, ForwardStep& s, const float* h) const {
+    const int64_t H = m.cfg.hidden;
+    const size_t hidden_region = s.region(regions::kMtpHidden);
+    const size_t row_bytes = static_cast<size_t>(H) * sizeof(float);
+    const MtpRows& mr = *s.mtp;
+    Bump ws = s.ws;
+    if (mr.rows.n > 0) {
+      float* h_in = ws.take(mr.rows.n * H);
+      float* kept = ws.take(static_cast<int64_t>(mr.rows.seqs.size()) * H);
+      s.be.load_per_seq(mr.rows, hidden_region, kept, H);
+      for (size_t j = 0; j < mr.rows.seqs.size(); ++j) {
+        const SeqRows& q = mr.rows.seqs[j];
+        const MtpSeq& ms = mr.seqs[j];
+        const int from_step = q.count - (ms.from_slot ? 1 : 0);
+        float* dst = h_in + static_cast<int64_t>(q.first) * H;
+        if (ms.from_slot) s.be.copy(dst, kept + static_cast<int64_t>(j) * H, row_bytes);
+        if (from_step > 0)
+          s.be.copy(dst + (ms.from_slot ? H : 0), h + static_cast<int64_t>(ms.main_first) * H,
+                    row_bytes * static_cast<size_t>(from_step));
+      }
+      ForwardStep ms{s.be, mr.rows, s.layout, ws, s.gdn_mode};
+      mtp_layer(m, ms, h_in, /*out_norm=*/false);
+    }
+    const size_t n_seqs = s.rows.seqs.size();
+    float* last = ws.take(static_cast<int64_t>(n_seqs) * H);
+    for (size_t i = 0; i < n_seqs; ++i) {
+      const SeqRows& q = s.rows.seqs[i];
+      s.be.copy(last + static_cast<int64_t>(i) * H,
+                h + static_cast<int64_t>(q.first + q.count - 1) * H, row_bytes);
+    }
+    s.be.store_per_seq(s.rows, hidden_region, last, H);
   }
 
   // ---- forward: embed; per layer gated attention or Gated DeltaNet, then MLP; final norm ----
@@ -282,7 +391,9 @@ class Qwen35 : public Architecture {
         gated_delta_net(s, x, i, l.attn_norm, l.gdn, gdn, c.rms_eps);
       swiglu_mlp(s, x, l.ffn_norm, l.mlp, c.ffn, c.rms_eps);
     }
-    return final_norm(s, x, m.w.out_norm, c.rms_eps);
+    float* h = final_norm(s, x, m.w.out_norm, c.rms_eps);
+    if (s.mtp) mtp_advance(m, s, h);
+    return h;
   }
 };
 

@@ -21,6 +21,8 @@ int64_t dim_size(Dim d, const ModelConfig& c) {
       return c.vocab;
     case Dim::kHidden:
       return c.hidden;
+    case Dim::kHidden2:
+      return 2 * c.hidden;
     case Dim::kFfn:
       return c.ffn;
     case Dim::kHeadDim:

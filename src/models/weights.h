@@ -25,6 +25,7 @@ enum class Dim : uint8_t {
   kOne,
   kVocab,
   kHidden,
+  kHidden2,  // 2 * hidden: the MTP projection's input (embedding | hidden state)
   kFfn,
   kHeadDim,
   kQ,        // n_heads * head_dim

@@ -70,6 +70,9 @@ class CountingBackend final : public Backend {
   void store_per_seq(const StepRows& r, size_t reg, const float* s, int64_t n) override {
     be_->store_per_seq(r, reg, s, n);
   }
+  void load_per_seq(const StepRows& r, size_t reg, float* d, int64_t n) override {
+    be_->load_per_seq(r, reg, d, n);
+  }
   void advance_pos(const StepRows& r, size_t reg) override { be_->advance_pos(r, reg); }
   void attention(const StepRows& r, const AttentionArgs& a) override { be_->attention(r, a); }
   void conv1d_silu(const StepRows& r, float* o, const float* x, size_t st, const float* w, int C,

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "capsule/capsule_fixture.h"
+#include "chi_square.h"
 #include "core/thread_pool.h"
 #include "engine/speculative.h"
 
@@ -253,12 +254,6 @@ INSTANTIATE_TEST_SUITE_P(
       return param_name({i.param.target, i.index}) + "_by_" + param_name({i.param.draft, i.index});
     });
 
-// The chi-square statistic's upper quantile (Wilson-Hilferty): z = 3.09 is p = 0.001.
-double chi_square_limit(int df) {
-  const double z = 3.09, h = 2.0 / (9.0 * df);
-  return df * std::pow(1 - h + z * std::sqrt(h), 3);
-}
-
 // With temperature > 0 the first speculated token is distributed as the target's sampler says,
 // for a one-hot draft (n-gram style, the most likely token proposed) and for a draft model's
 // distribution: 2000 seeds, tokens with an expected count of 5 or more as bins, the rest pooled.
@@ -311,22 +306,8 @@ TEST(SpeculativeSampling, TheSpeculatedTokenHasTheTargetsDistribution) {
     // Some drafts accepted, some rejected: both paths made first tokens.
     EXPECT_GT(accepted, kSeeds / 10);
     EXPECT_LT(accepted, drafted - kSeeds / 10);
-    double chi2 = 0, pooled_expected = 0, pooled_seen = kSeeds;
     int bins = 0;
-    for (size_t i = 0; i < want.ids.size(); ++i) {
-      const double e = kSeeds * want.weights[i] / want.total;
-      if (e < 5) continue;
-      const double o = counts[want.ids[i]];
-      chi2 += (o - e) * (o - e) / e;
-      pooled_expected += e;
-      pooled_seen -= o;
-      ++bins;
-    }
-    pooled_expected = kSeeds - pooled_expected;
-    if (pooled_expected >= 5) {
-      chi2 += (pooled_seen - pooled_expected) * (pooled_seen - pooled_expected) / pooled_expected;
-      ++bins;
-    }
+    const double chi2 = chi_square(counts, want, kSeeds, &bins);
     ASSERT_GE(bins, 3) << "too few likely tokens to test";
     EXPECT_LT(chi2, chi_square_limit(bins - 1)) << bins << " bins";
     std::printf("%s: chi-square %.1f over %d bins (limit %.1f at p = 0.001)\n", kind.c_str(), chi2,

@@ -129,6 +129,11 @@ class CpuBackend : public Backend {
       std::memcpy(r.slots[i] + region, src + static_cast<int64_t>(i) * n,
                   static_cast<size_t>(n) * sizeof(float));
   }
+  void load_per_seq(const StepRows& r, size_t region, float* dst, int64_t n) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i)
+      std::memcpy(dst + static_cast<int64_t>(i) * n, r.slots[i] + region,
+                  static_cast<size_t>(n) * sizeof(float));
+  }
   void advance_pos(const StepRows& r, size_t region) override {
     for (size_t i = 0; i < r.seqs.size(); ++i) {
       const SeqRows& s = r.seqs[i];

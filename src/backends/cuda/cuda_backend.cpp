@@ -228,6 +228,10 @@ class CudaBackend final : public Backend {
     for (size_t i = 0; i < r.seqs.size(); ++i)
       cuda::store_floats(stream_, slot(r, i), region, src + static_cast<int64_t>(i) * n, n);
   }
+  void load_per_seq(const StepRows& r, size_t region, float* dst, int64_t n) override {
+    for (size_t i = 0; i < r.seqs.size(); ++i)
+      cuda::load_floats(stream_, slot(r, i), region, dst + static_cast<int64_t>(i) * n, n);
+  }
   void advance_pos(const StepRows& r, size_t region) override {
     for (size_t i = 0; i < r.seqs.size(); ++i) {
       const SeqRows& s = r.seqs[i];

@@ -60,6 +60,12 @@ __global__ void store_floats_kernel(SlotRef slot, size_t region, const float* __
   FLASHRT_GRID_STRIDE(i, n) dst[i] = src[i];
 }
 
+__global__ void load_floats_kernel(SlotRef slot, size_t region, float* __restrict__ dst,
+                                   int64_t n) {
+  const float* src = slot_region<float>(slot, region);
+  FLASHRT_GRID_STRIDE(i, n) dst[i] = src[i];
+}
+
 __global__ void advance_pos_kernel(SlotRef slot, size_t region, const int64_t* last_pos) {
   *slot_region<int64_t>(slot, region) = *last_pos + 1;
 }
@@ -107,6 +113,11 @@ void store_tokens(cudaStream_t s, SlotRef slot, size_t region, const int32_t* id
 
 void store_floats(cudaStream_t s, SlotRef slot, size_t region, const float* src, int64_t n) {
   store_floats_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(slot, region, src, n);
+  FLASHRT_CUDA_LAUNCH_CHECK();
+}
+
+void load_floats(cudaStream_t s, SlotRef slot, size_t region, float* dst, int64_t n) {
+  load_floats_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(slot, region, dst, n);
   FLASHRT_CUDA_LAUNCH_CHECK();
 }
 

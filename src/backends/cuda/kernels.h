@@ -52,6 +52,7 @@ void store_tokens(cudaStream_t s, SlotRef slot, size_t region, const int32_t* id
                   const int64_t* pos);
 // n floats into the region (a sequence's logits).
 void store_floats(cudaStream_t s, SlotRef slot, size_t region, const float* src, int64_t n);
+void load_floats(cudaStream_t s, SlotRef slot, size_t region, float* dst, int64_t n);
 // The i64 position region := *last_pos + 1.
 void advance_pos(cudaStream_t s, SlotRef slot, size_t region, const int64_t* last_pos);
 
