@@ -3,8 +3,10 @@
 // threads, the new kernels (best ISA, and AVX2) next to the scalar reference they replace; plus
 // the machine's memory read bandwidth, which bounds decode. Medians of repeated runs.
 //
-//   bench_cpu_kernels [--quick] [--bandwidth] [--threads N]
-// --quick: only the 3584 x 1024 shape, no scalar prefill; --bandwidth: only the memory bandwidth.
+//   bench_cpu_kernels [--quick] [--bandwidth] [--small-batch] [--threads N]
+// --quick: only the 3584 x 1024 shape, no scalar prefill; --bandwidth: only the memory bandwidth;
+// --small-batch: only products of 1-16 activation rows (decode batches, speculative verify and
+// draft steps), time relative to one row, with the weights read from memory each time.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -104,9 +106,47 @@ struct WeightSet {
 };
 
 struct Args {
-  bool quick = false, bandwidth_only = false;
+  bool quick = false, bandwidth_only = false, small_batch = false;
   int max_threads = 2;
 };
+
+// A step of T rows reads the weights once: ideally it costs one row's time until compute binds.
+void small_batch(int threads) {
+  const Shape shapes[] = {{"lm head 12m", 8192, 320},
+                          {"mlp up 12m", 896, 320},
+                          {"mlp down 12m", 320, 896},
+                          {"mlp gate/up 0.8b", 3584, 1024},
+                          {"mlp down 0.8b", 1024, 3584}};
+  const int rows[] = {1, 2, 3, 4, 6, 8, 12, 16};
+  ThreadPool pool(threads);
+  std::printf("small batches, %d threads: us per product (weights from memory), and x T=1\n",
+              threads);
+  std::printf("%-17s %-5s", "shape (N x K)", "type");
+  for (int T : rows) std::printf(" %11s", ("T=" + std::to_string(T)).c_str());
+  std::printf("\n");
+  for (const Shape& s : shapes) {
+    for (DType t : {DType::BF16, DType::Q8_0}) {
+      const WeightSet w(t, s.N, s.K, size_t{256} << 20);
+      std::vector<float> x(static_cast<size_t>(16) * s.K), out(static_cast<size_t>(16) * s.N);
+      std::mt19937 g(2);
+      std::normal_distribution<float> nd(0, 1);
+      for (auto& v : x) v = nd(g);
+      std::printf("%-17.17s %-5s", s.name, std::string(dtype_name(t)).c_str());
+      double one = 0;
+      for (int T : rows) {
+        const double us = median_time(5,
+                                      [&] {
+                                        for (int c = 0; c < w.copies; ++c)
+                                          cpu::matmul(pool, out.data(), x.data(), w.mat(c), T);
+                                      }) /
+                          w.copies * 1e6;
+        if (T == 1) one = us;
+        std::printf(" %6.1f %3.1fx", us, us / one);
+      }
+      std::printf("\n");
+    }
+  }
+}
 
 }  // namespace
 
@@ -115,11 +155,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) args.quick = true;
     if (!std::strcmp(argv[i], "--bandwidth")) args.bandwidth_only = true;
+    if (!std::strcmp(argv[i], "--small-batch")) args.small_batch = true;
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) args.max_threads = std::atoi(argv[++i]);
   }
   const cpu::Isa best = cpu::detected_isa();
   std::printf("kernels: %s (detected %s)\n", cpu::kernel_isa(), cpu::isa_name(best));
 
+  if (args.small_batch) {
+    small_batch(args.max_threads);
+    return 0;
+  }
   std::vector<int> threads;
   for (int t = 1; t <= args.max_threads; t *= 2) threads.push_back(t);
   if (threads.back() != args.max_threads) threads.push_back(args.max_threads);

@@ -29,6 +29,7 @@ using namespace flashrt;
 struct Prompt {
   std::string kind;  // code | edit
   std::vector<int32_t> ids;
+  std::string text;
 };
 
 std::vector<Prompt> make_prompts(const Tokenizer& tok, const std::string& text, int n_code) {
@@ -38,13 +39,15 @@ std::vector<Prompt> make_prompts(const Tokenizer& tok, const std::string& text, 
     at = text.find("\n    def ", at + 1);
     if (at == std::string::npos) break;
     const size_t line_end = text.find('\n', at + 1);
-    out.push_back({"code", tok.encode(text.substr(0, line_end + 1))});
+    const std::string t = text.substr(0, line_end + 1);
+    out.push_back({"code", tok.encode(t), t});
   }
   // The file, then the start of its rewrite: the continuation mostly re-quotes the context.
   const size_t cut = text.find("\nclass Snapshot");
   const std::string head = text.substr(0, std::min(text.size(), size_t{3000}));
-  out.push_back({"edit", tok.encode(head + "\n\n# --- the same module, with type hints ---\n" +
-                                    text.substr(0, cut == std::string::npos ? 200 : cut))});
+  const std::string t = head + "\n\n# --- the same module, with type hints ---\n" +
+                        text.substr(0, cut == std::string::npos ? 200 : cut);
+  out.push_back({"edit", tok.encode(t), t});
   return out;
 }
 
@@ -79,6 +82,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--draft-max", draft_max, "k at most")->capture_default_str();
   bool fixed_k = false;
+  std::string dump;
+  app.add_option("--dump-prompts", dump,
+                 "Write each prompt's text to DIR/<i>-<kind>.txt and exit (for llama.cpp's tools)");
   app.add_flag("--fixed-k", fixed_k, "Always draft --draft-max tokens (no adaptive k)");
   app.add_option("--ctx", ctx, "Context per session")->capture_default_str();
   app.add_option("-t,--threads", threads, "CPU threads (default: all cores)");
@@ -96,6 +102,14 @@ int main(int argc, char** argv) {
     std::stringstream ss;
     ss << in.rdbuf();
     const auto prompts = make_prompts(tok, ss.str(), n_prompts);
+    if (!dump.empty()) {
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        const std::string f = dump + "/" + std::to_string(i) + "-" + prompts[i].kind + ".txt";
+        std::ofstream(f, std::ios::binary) << prompts[i].text;
+      }
+      std::printf("%zu prompts written to %s\n", prompts.size(), dump.c_str());
+      return 0;
+    }
     SessionOptions so;
     so.max_ctx = ctx;
     std::printf(

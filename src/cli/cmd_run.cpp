@@ -142,11 +142,12 @@ void run(const RunOptions& o) {
       const SpecStats& st = spec->stats();
       std::fprintf(stderr,
                    "speculative (%s): %lld verify steps + %lld plain, %lld drafted, %lld accepted "
-                   "(acceptance %.1f%%), mean accepted length %.2f tokens per target step\n",
+                   "(acceptance %.1f%%), mean accepted length %.2f tokens per target step; "
+                   "%.1f ms drafting, %.1f ms in target steps\n",
                    drafter->name().c_str(), static_cast<long long>(st.steps),
                    static_cast<long long>(st.plain_steps), static_cast<long long>(st.drafted),
                    static_cast<long long>(st.accepted), 100 * st.acceptance_rate(),
-                   st.mean_accepted_length());
+                   st.mean_accepted_length(), st.draft_ms, st.verify_ms);
     }
   }
 }

@@ -95,13 +95,42 @@ void Session::mtp_step(std::span<const int32_t> ids, int64_t mtp_pos, const floa
   runner_->run_mtp(arena_.get(), ids, mtp_pos, h_in, logits, hidden, vocab);
 }
 
-void Session::feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden) {
+GdnTrace Session::new_trace(int rows, std::shared_ptr<uint8_t>* storage) const {
+  const ModelConfig& c = model_.cfg;
+  GdnTrace t;
+  t.rows = rows;
+  t.conv_dim = c.gdn_conv_dim();
+  t.v_heads = c.gdn_v_heads;
+  int n = 0;
+  for (LayerKind k : c.layers) t.slot.push_back(k == LayerKind::kGatedDeltaNet ? n++ : -1);
+  *storage = be_.alloc(std::max<size_t>(
+      1, static_cast<size_t>(n) * static_cast<size_t>(t.floats_per_layer()) * sizeof(float)));
+  t.base = reinterpret_cast<float*>(storage->get());
+  return t;
+}
+
+void Session::replay(int rows, const GdnTrace& trace, const float* logits, const float* hidden) {
+  FLASHRT_CHECK(pending_ >= 0, "internal: a replay from a boundary without its pending token");
+  runner_->run_replay(arena_.get(), rows, pos_, trace);
+  const int64_t pos = pos_ + rows;
+  be_.copy(arena_->region(regions::kLogits), logits,
+           static_cast<size_t>(model_.cfg.vocab) * sizeof(float));
+  if (opt_.mtp)
+    be_.copy(arena_->region(regions::kMtpHidden), hidden,
+             static_cast<size_t>(model_.cfg.hidden) * sizeof(float));
+  be_.to_device(arena_->region(regions::kPos), &pos, sizeof pos);
+  pos_ = pos;
+  set_pending(-1);
+}
+
+void Session::feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden,
+                        const GdnTrace* trace) {
   // A step run by the session itself, through the same input/done pair as the scheduler's.
   std::vector<int32_t> buf;
   const StepInput in = step_input(ids, buf);
   FLASHRT_CHECK(buf.size() <= static_cast<size_t>(opt_.max_batch),
                 "internal: a speculative step of {} tokens (1..{})", buf.size(), opt_.max_batch);
-  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr, all_hidden);
+  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr, all_hidden, trace);
   step_done(in, /*sampling=*/false);
 }
 

@@ -94,8 +94,18 @@ class Session {
   // Feeds `ids` (after any pending token) in one step with the GDN evaluated token by token, so
   // every row gets the bits that feeding the tokens one at a time gives; every row's logits go to
   // `all_logits` (backend memory, [fed tokens, vocab]). At most max_batch tokens.
-  // With `all_hidden` (backend memory, [fed tokens, hidden]) every row's final hidden state too.
-  void feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden = nullptr);
+  // With `all_hidden` (backend memory, [fed tokens, hidden]) every row's final hidden state too;
+  // with `trace` the GDN layers' inputs, for replay().
+  void feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden = nullptr,
+                 const GdnTrace* trace = nullptr);
+  // After a Checkpoint::restore to the boundary where the step `trace` recorded began (its
+  // pending token is pending again): the slot moves to the boundary after that step's first
+  // `rows` rows. The recurrent and conv state advance again from the trace (no matmul), the
+  // positional rows are the step's, and `logits` / `hidden` (backend memory: the step's row
+  // `rows` - 1) become the pending logits and the MTP head's hidden state. No token is pending.
+  void replay(int rows, const GdnTrace& trace, const float* logits, const float* hidden);
+  // A trace for steps of up to `rows` rows of this model, its memory in `storage` (backend).
+  GdnTrace new_trace(int rows, std::shared_ptr<uint8_t>* storage) const;
   // One step of the MTP head alone (options().mtp): StepRunner::run_mtp on this slot.
   void mtp_step(std::span<const int32_t> ids, int64_t mtp_pos, const float* h_in, float* logits,
                 float* hidden, int64_t vocab = 0);

@@ -11,12 +11,8 @@ namespace flashrt {
 
 namespace {
 
-// Rows of one verify step at most: the pending token, tokens owed to a recurrent slot after a
-// rejection (SpeculativeDecoder::verify) and the drafts. Sized for k <= 16.
-constexpr int kMaxVerifyRows = 40;
-// Tokens owed to a recurrent slot at most before they are fed in a step of their own: each verify
-// step re-runs them, so a long run of rejections must not make every step wide.
-constexpr size_t kMaxOwed = 8;
+// Rows of one verify step at most: the pending token and k <= 16 drafts.
+constexpr int kMaxVerifyRows = 17;
 
 size_t common_prefix(std::span<const int32_t> a, std::span<const int32_t> b) {
   size_t n = 0;
@@ -181,7 +177,10 @@ SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOp
   FLASHRT_CHECK(s_.options().gdn_mode != GdnMode::kChunked,
                 "speculative decoding needs --gdn auto or recurrent (chunked decoding would not "
                 "give the verify steps' bits)");
-  if (s_.has_recurrent_state()) ck_ = std::make_unique<Checkpoint>(s_);
+  if (s_.has_recurrent_state()) {
+    ck_ = std::make_unique<Checkpoint>(s_);
+    trace_ = s_.new_trace(kMaxVerifyRows, &trace_storage_);
+  }
   const int rows = std::min(kMaxVerifyRows, s_.options().max_batch);
   logits_ = s_.backend().alloc(static_cast<size_t>(rows) *
                                static_cast<size_t>(s_.model().cfg.vocab) * sizeof(float));
@@ -201,15 +200,15 @@ int SpeculativeDecoder::choose_k(int room, bool measured) {
   // a plain step; a probe of one draft every 8 plain steps keeps the estimate fresh.
   constexpr double kRow = 0.04;
   const double a = std::clamp(alpha_, 0.0, 0.99);
-  const double owed_rows = kRow * static_cast<double>(owed_.size());  // re-run by any step
+
   double draft_cost = drafter_.runs_a_model() ? 0.35 : 0.0;
   if (measured && verify_ms_ > 0) draft_cost = draft_ms_per_token_ / verify_ms_;
   const double per_draft = kRow + draft_cost;
   int best = 0;
-  double best_rate = 1.0 / (1 + owed_rows);
+  double best_rate = 1.0;
   for (int k = 1; k <= kmax; ++k) {
     const double tokens = (1 - std::pow(a, k + 1)) / (1 - a);
-    const double rate = tokens / (1 + owed_rows + per_draft * k);
+    const double rate = tokens / (1 + per_draft * k);
     if (rate > best_rate * 1.02) {
       best = k;
       best_rate = rate;
@@ -236,7 +235,6 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
                                             const std::function<bool(int32_t)>& on_token) {
   GenerateResult r;
   context_ = s_.tokens();
-  owed_.clear();
   drafter_.begin();
   // Emits a token; false when generation ends at it (a stop token, or the caller cancelled).
   auto emit = [&](int32_t t) {
@@ -257,13 +255,9 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
     if (!emit(s_.next_token(p))) return r;
   }
   r.finish = FinishReason::kLength;
-  try {
-    decode(max_new, p, emit, r);
-  } catch (...) {
-    settle();  // the slot at the boundary of every token emitted, as after generate()
-    throw;
-  }
-  settle();
+  // Every verify step ends at the boundary of the tokens it emitted (a throw from the callback
+  // included), as generate() does after each token.
+  decode(max_new, p, emit, r);
   return r;
 }
 
@@ -271,18 +265,16 @@ void SpeculativeDecoder::decode(int max_new, const SamplerParams& p,
                                 const std::function<bool(int32_t)>& emit, GenerateResult& r) {
   const int64_t V = s_.model().cfg.vocab;
   while (static_cast<int>(r.tokens.size()) < max_new) {
-    const int64_t pos = s_.pos() + static_cast<int64_t>(owed_.size());
+    const int64_t pos = s_.pos();
     // The pending token needs one more position before the next can be sampled.
     if (pos + 1 > s_.max_ctx()) {
       r.finish = FinishReason::kContextFull;
       break;
     }
     const int max_rows = std::min(kMaxVerifyRows, s_.options().max_batch);
-    if (owed_.size() >= kMaxOwed || static_cast<int>(owed_.size()) + 2 > max_rows) settle();
     const size_t limit = static_cast<size_t>(max_new) - r.tokens.size();
-    const int room =
-        static_cast<int>(std::min<int64_t>({s_.max_ctx() - pos - 1, static_cast<int64_t>(limit) - 1,
-                                            max_rows - 1 - static_cast<int64_t>(owed_.size())}));
+    const int room = static_cast<int>(
+        std::min<int64_t>({s_.max_ctx() - pos - 1, static_cast<int64_t>(limit) - 1, max_rows - 1}));
     const int k = choose_k(room, /*measured=*/p.is_greedy());
     using Clock = std::chrono::steady_clock;
     auto ms_since = [](Clock::time_point t) {
@@ -292,6 +284,7 @@ void SpeculativeDecoder::decode(int max_new, const SamplerParams& p,
     if (k > 0) {
       const auto t = Clock::now();
       d = drafter_.propose(context_, k, p);
+      stats_.draft_ms += ms_since(t);
       const double per_token = ms_since(t) / k;
       draft_ms_per_token_ =
           draft_ms_per_token_ > 0 ? 0.8 * draft_ms_per_token_ + 0.2 * per_token : per_token;
@@ -305,18 +298,10 @@ void SpeculativeDecoder::decode(int max_new, const SamplerParams& p,
                   d.dists.size(), d.tokens.size());
     const auto t = Clock::now();
     const bool go_on = verify(d, p, limit, emit);
+    stats_.verify_ms += ms_since(t);
     verify_ms_ = verify_ms_ > 0 ? 0.8 * verify_ms_ + 0.2 * ms_since(t) : ms_since(t);
     if (!go_on) break;
   }
-}
-
-void SpeculativeDecoder::settle() {
-  if (owed_.empty()) return;
-  // The slot is at its checkpoint with the token before owed_ pending: feed all but the newest
-  // token, which becomes pending (with the RNG the draws left).
-  s_.feed_rows(std::span<const int32_t>(owed_.data(), owed_.size() - 1), nullptr);
-  s_.set_pending(owed_.back(), rng_);
-  owed_.clear();
 }
 
 bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t limit,
@@ -324,24 +309,20 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   Backend& be = s_.backend();
   const int64_t V = s_.model().cfg.vocab;
   const int k = static_cast<int>(d.tokens.size());
-  const int L = static_cast<int>(owed_.size());
   const int64_t p0 = s_.pos();
-  // A recurrent slot is saved before a step that may be rolled back; with tokens owed it is
-  // still at the saved boundary (the last step restored it).
-  if (ck_ && k > 0 && L == 0) ck_->save();
-  if (L == 0) rng_ = s_.rng_state();
+  // A recurrent slot that may be rolled back: its fixed state saved, the step's GDN inputs traced.
+  const bool traced = ck_ && k > 0;
+  if (traced) ck_->save();
+  rng_ = s_.rng_state();
   float* logits = reinterpret_cast<float*>(logits_.get());
-  // Rows: [pending, owed.., d_1 .. d_k]; row L + i holds the target's logits after d_i (row L:
-  // after the newest token).
-  std::vector<int32_t> fed = owed_;
-  fed.insert(fed.end(), d.tokens.begin(), d.tokens.end());
+  // Rows: [pending, d_1 .. d_k]; row i holds the target's logits after d_i (row 0: after the
+  // pending token).
   float* hidden = reinterpret_cast<float*>(hidden_.get());  // null unless the drafter reads it
-  s_.feed_rows(fed, logits, hidden);
+  s_.feed_rows(d.tokens, logits, hidden, traced ? &trace_ : nullptr);
   const bool plain_greedy = p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
   if (!plain_greedy) {
     host_logits_.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(V));
-    be.to_host(host_logits_.data(), logits + static_cast<int64_t>(L) * V,
-               host_logits_.size() * sizeof(float));
+    be.to_host(host_logits_.data(), logits, host_logits_.size() * sizeof(float));
   }
   // `recent` for penalties: the boundary, then the drafts accepted so far.
   std::vector<int32_t> recent;
@@ -354,7 +335,7 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   int32_t next = -1;
   if (p.is_greedy()) {
     for (;; ++a) {  // the pick of Session::sample: argmax after the request's bias and penalties
-      const int32_t t = plain_greedy ? be.argmax(logits + static_cast<int64_t>(L + a) * V, V)
+      const int32_t t = plain_greedy ? be.argmax(logits + static_cast<int64_t>(a) * V, V)
                                      : sample_token(row(a), recent, p, rng_);
       if (a == k || t != d.tokens[static_cast<size_t>(a)]) {
         next = t;
@@ -421,7 +402,7 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   a = static_cast<int>(out.size()) - 1;
   next = out.back();
   if (hidden)  // the row whose logits chose `next`: its hidden state pairs with it
-    drafter_.accepted_hidden(hidden + static_cast<int64_t>(L + a) * s_.model().cfg.hidden);
+    drafter_.accepted_hidden(hidden + static_cast<int64_t>(a) * s_.model().cfg.hidden);
 
   if (k > 0) {
     ++stats_.steps;
@@ -434,15 +415,17 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
   stats_.k_history.push_back(k);
 
   if (a == k) {  // every row fed is the boundary's
-    owed_.clear();
     s_.set_pending(next, rng_);
   } else if (ck_) {
-    // Back to the saved boundary; what was accepted is fed with the next step's rows.
+    // Back to the saved boundary, then its recurrent and conv state advanced over the kept rows
+    // again from the trace (no matmul); their KV rows are already in place.
     ck_->restore();
-    owed_.insert(owed_.end(), d.tokens.begin(), d.tokens.begin() + a);
-    owed_.push_back(next);
+    const int64_t H = s_.model().cfg.hidden;
+    s_.replay(a + 1, trace_, logits + static_cast<int64_t>(a) * V,
+              hidden ? hidden + static_cast<int64_t>(a) * H : nullptr);
+    s_.set_pending(next, rng_);
   } else {
-    s_.truncate(p0 + L + a + 1, logits + static_cast<int64_t>(L + a) * V);
+    s_.truncate(p0 + a + 1, logits + static_cast<int64_t>(a) * V);
     s_.set_pending(next, rng_);
   }
   if (thrown) std::rethrow_exception(thrown);

@@ -10,11 +10,12 @@
 //   - slots with only positional state (dense attention): the rows already written for the
 //     accepted tokens are the ones plain decoding writes; the position moves back and the pending
 //     logits become the accepted row's (Session::truncate). No copy.
-//   - slots with recurrent/conv state (GDN): the fixed and meta regions are saved before the step
-//     (Checkpoint, one buffer allocated once) and, on a rejection, restored and the accepted
-//     tokens fed again, as the first rows of the next verify step (no step of their own: the
-//     weights are read once for both) or, when generation ends, in a last step. (Keeping the
-//     state after every draft row inside the GDN kernel would save those rows; left for later.)
+//   - slots with recurrent/conv state (GDN, an MTP head's hidden state): the fixed and meta regions
+//     are saved before the step (Checkpoint, one buffer allocated once) and the step records each
+//     GDN layer's inputs row by row (GdnTrace); on a rejection the saved state comes back and the
+//     conv and recurrence advance again over the kept rows from the trace (Session::replay: no
+//     matmul, the KV rows are already the step's), which is the state the step had after them:
+//     the conv keeps inputs, and the recurrence runs token by token either way.
 // Either way the slot afterwards holds the same live bytes as one where only the accepted tokens
 // were fed, so capsules taken between steps are ordinary boundaries.
 //
@@ -149,7 +150,8 @@ struct SpecStats {
   int64_t steps = 0;        // verify steps
   int64_t plain_steps = 0;  // steps without a draft (none proposed, or drafting paused)
   int64_t drafted = 0, accepted = 0;
-  std::vector<int> k_history;  // k of every step (0: a plain step)
+  std::vector<int> k_history;          // k of every step (0: a plain step)
+  double draft_ms = 0, verify_ms = 0;  // wall time proposing, and in verify steps
   double acceptance_rate() const {
     return drafted ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0;
   }
@@ -174,9 +176,7 @@ class SpeculativeDecoder {
   // target's own), at most `limit`; false when `emit` ended generation.
   bool verify(const Draft& d, const SamplerParams& p, size_t limit,
               const std::function<bool(int32_t)>& emit);
-  // Feeds the owed tokens, so the slot is at the boundary of every emitted token.
-  void settle();
-  // The decode loop of generate() (which settles whatever way it ends).
+  // The decode loop of generate().
   void decode(int max_new, const SamplerParams& p, const std::function<bool(int32_t)>& emit,
               GenerateResult& r);
   int choose_k(int room, bool measured);
@@ -192,10 +192,11 @@ class SpeculativeDecoder {
   std::vector<float> host_logits_;
   std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
   std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)
-  // A recurrent slot after a rejection stays at its checkpoint: the tokens accepted since (the
-  // newest last) are fed with the next step's rows instead of in a step of their own, and the
-  // RNG the draws left waits here. settle() feeds them when generation ends.
-  std::vector<int32_t> owed_;
+                                  // A recurrent target's verify steps record their GDN inputs here,
+                                  // so that a rejection restores
+  // the checkpoint and replays the kept rows' recurrence instead of running them again.
+  std::shared_ptr<uint8_t> trace_storage_;
+  GdnTrace trace_;
   RngState rng_{};
   // Adaptive k: acceptance per drafted token (an exponential average), and a pause counter.
   double alpha_ = 0.6;

@@ -101,7 +101,8 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
 }
 
 void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode mode,
-                     const void* graph_key, float* all_hidden) {
+                     const void* graph_key, float* all_hidden, const GdnTrace* trace) {
+  FLASHRT_CHECK(!trace || seqs.size() == 1, "internal: a traced step of {} sequences", seqs.size());
   const size_t n_seqs = seqs.size();
   FLASHRT_CHECK(n_seqs > 0 && n_seqs <= static_cast<size_t>(max_seqs_),
                 "internal: a step of {} sequences (at most {})", n_seqs, max_seqs_);
@@ -175,7 +176,7 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
   float* scratch = be_.scratch(scratch_floats_);
   const auto step = [&] {
     forward(be_, rows, mtp_ ? &mtp : nullptr, scratch, scratch_floats_, nullptr, all_logits, mode,
-            all_hidden);
+            all_hidden, trace);
   };
   if (graph_key)
     be_.run_graph(graph_key, step);
@@ -183,15 +184,12 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
     step();
 }
 
-void StepRunner::run_mtp(Arena* slot, std::span<const int32_t> ids, int64_t mtp_pos,
-                         const float* h_in, float* logits, float* hidden, int64_t vocab) {
-  FLASHRT_CHECK(mtp_, "internal: an MTP step on slots without MTP state");
-  const int n = static_cast<int>(ids.size());
-  FLASHRT_CHECK(n > 0 && n <= max_rows_, "internal: an MTP step of {} rows (1..{})", n, max_rows_);
+StepRows StepRunner::one_seq_rows(Arena* slot, std::span<const int32_t> ids, int n, int64_t pos0) {
+  FLASHRT_CHECK(n > 0 && n <= max_rows_, "internal: a step of {} rows (1..{})", n, max_rows_);
   FLASHRT_CHECK(same_layout(slot->layout(), *layout_),
                 "internal: a slot of another layout in a step");
-  FLASHRT_CHECK(mtp_pos >= 0 && mtp_pos + n <= layout_->max_ctx(),
-                "internal: MTP rows {}..{} outside the context {}", mtp_pos, mtp_pos + n - 1,
+  FLASHRT_CHECK(pos0 >= 0 && pos0 + n <= layout_->max_ctx(),
+                "internal: rows {}..{} outside the context {}", pos0, pos0 + n - 1,
                 layout_->max_ctx());
   auto* pos = reinterpret_cast<int64_t*>(staging_.data());
   const size_t slots_at = align8(static_cast<size_t>(n) * sizeof(int64_t));
@@ -199,17 +197,32 @@ void StepRunner::run_mtp(Arena* slot, std::span<const int32_t> ids, int64_t mtp_
   *reinterpret_cast<uint8_t**>(staging_.data() + slots_at) = slot->base();
   auto* id = reinterpret_cast<int32_t*>(staging_.data() + ids_at);
   for (int j = 0; j < n; ++j) {
-    pos[j] = mtp_pos + j;
-    id[j] = ids[static_cast<size_t>(j)];
+    pos[j] = pos0 + j;
+    id[j] = ids.empty() ? 0 : ids[static_cast<size_t>(j)];
   }
   be_.to_device(table_.get(), staging_.data(), ids_at + static_cast<size_t>(n) * sizeof(int32_t));
   const uint8_t* dev = table_.get();
   seqs_.assign(1, SeqRows{0, n});
-  const StepRows rows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at),
-                      reinterpret_cast<const int64_t*>(dev),
-                      reinterpret_cast<uint8_t* const*>(dev + slots_at)};
+  return StepRows{n, seqs_, reinterpret_cast<const int32_t*>(dev + ids_at),
+                  reinterpret_cast<const int64_t*>(dev),
+                  reinterpret_cast<uint8_t* const*>(dev + slots_at)};
+}
+
+void StepRunner::run_mtp(Arena* slot, std::span<const int32_t> ids, int64_t mtp_pos,
+                         const float* h_in, float* logits, float* hidden, int64_t vocab) {
+  FLASHRT_CHECK(mtp_, "internal: an MTP step on slots without MTP state");
+  const StepRows rows = one_seq_rows(slot, ids, static_cast<int>(ids.size()), mtp_pos);
   mtp_forward(be_, rows, h_in, be_.scratch(scratch_floats_), scratch_floats_, nullptr, logits,
               hidden, vocab);
+}
+
+void StepRunner::run_replay(Arena* slot, int n, int64_t pos, const GdnTrace& trace) {
+  // The replay takes less scratch than the step it replays (the GDN block's conv output and core
+  // of the same rows), which the dry run sized.
+  const StepRows rows = one_seq_rows(slot, {}, n, pos);
+  ForwardStep fs{be_, rows, *layout_, Bump(be_.scratch(scratch_floats_), scratch_floats_),
+                 GdnMode::kRecurrent};
+  m_.arch->replay_recurrent(m_, fs, trace);
 }
 
 void StepRunner::mtp_forward(Backend& be, const StepRows& rows, const float* h_in, float* scratch,
@@ -227,9 +240,9 @@ void StepRunner::mtp_forward(Backend& be, const StepRows& rows, const float* h_i
 
 void StepRunner::forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch,
                          size_t floats, size_t* peak, float* all_logits, GdnMode mode,
-                         float* all_hidden) const {
+                         float* all_hidden, const GdnTrace* trace) const {
   be.store_tokens(rows, tokens_);
-  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp};
+  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp, trace};
   const float* h = m_.arch->forward(m_, fs);  // [rows, hidden], after the final norm
 
   // The LM head: every row's logits, or only each sequence's last row's.

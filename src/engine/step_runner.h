@@ -36,9 +36,13 @@ class StepRunner {
   // same shape (rows per sequence, all_logits or not); the slots may differ.
   // all_hidden (backend memory, [rows, hidden]) receives every row's final hidden state when
   // given (speculative decoding with an MTP head pairs the accepted row's with the next token).
+  // `trace` (one sequence) records the GDN layers' inputs for replay_recurrent.
   void run(std::span<const StepInput> seqs, float* all_logits = nullptr,
            GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr,
-           float* all_hidden = nullptr);
+           float* all_hidden = nullptr, const GdnTrace* trace = nullptr);
+  // The recurrent and conv state of `slot` (back at its values before the step `trace` recorded,
+  // which started at position `pos`) advanced again over that step's first `rows` rows.
+  void run_replay(Arena* slot, int rows, int64_t pos, const GdnTrace& trace);
 
   // A step of the MTP layer alone (slots that carry MTP state): `ids` at MTP positions from
   // `mtp_pos` on, paired with the hidden states h_in [ids, hidden] (backend memory). Leaves each
@@ -57,7 +61,10 @@ class StepRunner {
  private:
   // The contract: tokens stored, the architecture's layers, LM head and logits, positions.
   void forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch, size_t floats,
-               size_t* peak, float* all_logits, GdnMode mode, float* all_hidden = nullptr) const;
+               size_t* peak, float* all_logits, GdnMode mode, float* all_hidden = nullptr,
+               const GdnTrace* trace = nullptr) const;
+  // One sequence's rows [0, n) at positions from `pos`, staged and copied (run_mtp, run_replay).
+  StepRows one_seq_rows(Arena* slot, std::span<const int32_t> ids, int n, int64_t pos);
   void mtp_forward(Backend& be, const StepRows& rows, const float* h_in, float* scratch,
                    size_t floats, size_t* peak, float* logits, float* hidden, int64_t vocab) const;
 

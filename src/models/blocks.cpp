@@ -153,6 +153,16 @@ void gated_delta_net(ForwardStep& s, float* x, int layer, const Mat& norm, const
   s.be.conv1d_silu(s.rows, qkv, qkv_in, s.region(gdn_conv_region(layer)), w.conv.f32(),
                    static_cast<int>(C), g.conv_kernel);
 
+  if (s.trace) {
+    const GdnTrace& t = *s.trace;
+    FLASHRT_CHECK(T <= t.rows && t.conv_dim == C && t.v_heads == Hv,
+                  "internal: a GDN trace of {} rows for a step of {}", t.rows, T);
+    const size_t fb = sizeof(float);
+    s.be.copy(t.qkv_in(layer), qkv_in, static_cast<size_t>(T * C) * fb);
+    s.be.copy(t.qkv(layer), qkv, static_cast<size_t>(T * C) * fb);
+    s.be.copy(t.alpha(layer), alpha, static_cast<size_t>(T) * static_cast<size_t>(Hv) * fb);
+    s.be.copy(t.beta(layer), beta, static_cast<size_t>(T) * static_cast<size_t>(Hv) * fb);
+  }
   float* core = ws.take(static_cast<int64_t>(T) * Hv * dv);
   s.be.gated_delta_net(s.rows, {qkv, C, alpha, beta, w.a_neg.f32(), w.dt_bias.f32(),
                                 s.region(gdn_state_region(layer)), core, g.k_heads, Hv, g.k_dim, dv,
@@ -163,6 +173,21 @@ void gated_delta_net(ForwardStep& s, float* x, int layer, const Mat& norm, const
   float* o = ws.take(T * H);
   s.be.matmul(o, normed, w.wout, T);
   s.be.add(x, o, T * H);
+}
+
+void gated_delta_net_replay(ForwardStep& s, int layer, const GdnWeights& w, const GdnShape& g,
+                            const GdnTrace& t) {
+  const int T = s.T(), Hv = g.v_heads, dv = g.v_dim;
+  const int64_t C = 2LL * g.k_heads * g.k_dim + 1LL * Hv * dv;
+  FLASHRT_CHECK(T <= t.rows, "internal: replaying {} rows of a {}-row trace", T, t.rows);
+  Bump ws = s.ws;
+  float* discard = ws.take(T * C);  // the outputs were the step's; only the state is wanted
+  s.be.conv1d_silu(s.rows, discard, t.qkv_in(layer), s.region(gdn_conv_region(layer)), w.conv.f32(),
+                   static_cast<int>(C), g.conv_kernel);
+  float* core = ws.take(static_cast<int64_t>(T) * Hv * dv);
+  s.be.gated_delta_net(s.rows, {t.qkv(layer), C, t.alpha(layer), t.beta(layer), w.a_neg.f32(),
+                                w.dt_bias.f32(), s.region(gdn_state_region(layer)), core, g.k_heads,
+                                Hv, g.k_dim, dv, g.tiled_heads, GdnMode::kRecurrent});
 }
 
 void swiglu_mlp(ForwardStep& s, float* x, const Mat& norm, const MlpWeights& w, int64_t ffn,

@@ -62,6 +62,12 @@ struct GdnShape {
 void gated_delta_net(ForwardStep& s, float* x, int layer, const Mat& norm, const GdnWeights& w,
                      const GdnShape& g, float eps);
 
+// The conv and recurrent state of layer `layer` advanced again over the first s.T() rows of a
+// recorded step (ForwardStep::trace), from the state before that step: the state the step had
+// after those rows, bit for bit (the conv keeps inputs; the recurrence runs token by token).
+void gated_delta_net_replay(ForwardStep& s, int layer, const GdnWeights& w, const GdnShape& g,
+                            const GdnTrace& trace);
+
 // x += down(silu(gate(h)) * up(h)) of h = rmsnorm(x) * norm.
 void swiglu_mlp(ForwardStep& s, float* x, const Mat& norm, const MlpWeights& w, int64_t ffn,
                 float eps);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "core/arena.h"
@@ -48,13 +49,33 @@ struct MtpRows {
   std::span<const MtpSeq> seqs;  // host, one per sequence of `rows`
 };
 
+// What a one-sequence step's Gated DeltaNet layers took in, row by row (backend memory): the conv
+// input and the GDN inputs of every row, so that the conv and recurrent state after any prefix of
+// the rows can be derived again exactly from the state before the step (speculative decoding's
+// rollback: Architecture::replay_recurrent). Per GDN layer: qkv_in and qkv [rows, conv_dim],
+// alpha and beta [rows, Hv].
+struct GdnTrace {
+  float* base = nullptr;
+  int rows = 0;  // capacity
+  int64_t conv_dim = 0, v_heads = 0;
+  std::vector<int> slot;  // per layer: its index among the GDN layers, -1 for the others
+  int64_t floats_per_layer() const { return rows * (2 * conv_dim + 2 * v_heads); }
+  float* qkv_in(int layer) const {
+    return base + slot[static_cast<size_t>(layer)] * floats_per_layer();
+  }
+  float* qkv(int layer) const { return qkv_in(layer) + rows * conv_dim; }
+  float* alpha(int layer) const { return qkv(layer) + rows * conv_dim; }
+  float* beta(int layer) const { return alpha(layer) + rows * v_heads; }
+};
+
 struct ForwardStep {
   Backend& be;
   const StepRows& rows;
   const StateLayout& layout;  // of every slot of the step
   Bump ws;                    // scratch; what the forward pass returns is taken from it
   GdnMode gdn_mode = GdnMode::kAuto;
-  const MtpRows* mtp = nullptr;  // set when the slots carry MTP state
+  const MtpRows* mtp = nullptr;     // set when the slots carry MTP state
+  const GdnTrace* trace = nullptr;  // set: record the GDN layers' inputs (one sequence)
 
   int T() const { return rows.n; }
   // The byte offset of a region of the slots (an Error naming it when the layout has none).

@@ -109,6 +109,13 @@ class Architecture {
   // the MTP norm, whose LM head logits predict the token after the next (a draft) and which is
   // the hidden state the next draft pairs with.
   virtual float* mtp_forward(const Model& m, ForwardStep& s, const float* h_in) const;
+
+  // ---- recurrent state after a prefix of a step (speculative rollback) ----
+  // With the slot's fixed regions back at their values before a step recorded in `trace`
+  // (ForwardStep::trace), advances its recurrent and conv state over the first s.T() rows again:
+  // afterwards they hold what the step had after those rows. The default: nothing recurrent.
+  virtual void replay_recurrent(const Model& /*m*/, ForwardStep& /*s*/,
+                                const GdnTrace& /*trace*/) const {}
 };
 
 // The registry (models/registry.cpp): every architecture flashrt runs.

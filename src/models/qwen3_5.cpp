@@ -374,6 +374,15 @@ class Qwen35 : public Architecture {
     s.be.store_per_seq(s.rows, hidden_region, last, H);
   }
 
+  void replay_recurrent(const Model& m, ForwardStep& s, const GdnTrace& trace) const override {
+    const ModelConfig& c = m.cfg;
+    const GdnShape gdn{c.gdn_k_heads, c.gdn_v_heads, c.gdn_k_dim,
+                       c.gdn_v_dim,   c.conv_kernel, c.gdn_tiled_heads};
+    for (int i = 0; i < c.n_layers; ++i)
+      if (c.layers[static_cast<size_t>(i)] == LayerKind::kGatedDeltaNet)
+        gated_delta_net_replay(s, i, m.w.layers[static_cast<size_t>(i)].gdn, gdn, trace);
+  }
+
   // ---- forward: embed; per layer gated attention or Gated DeltaNet, then MLP; final norm ----
   // (zero-centered norms need nothing here: their +1 is in the loaded weights)
 
