@@ -123,14 +123,18 @@ void Session::replay(int rows, const GdnTrace& trace, const float* logits, const
   set_pending(-1);
 }
 
-void Session::feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden,
-                        const GdnTrace* trace) {
-  // A step run by the session itself, through the same input/done pair as the scheduler's.
+void Session::feed_rows(std::span<const int32_t> ids, float* all_logits) {
   std::vector<int32_t> buf;
-  const StepInput in = step_input(ids, buf);
-  FLASHRT_CHECK(buf.size() <= static_cast<size_t>(opt_.max_batch),
-                "internal: a speculative step of {} tokens (1..{})", buf.size(), opt_.max_batch);
-  runner_->run({&in, 1}, all_logits, GdnMode::kRecurrent, nullptr, all_hidden, trace);
+  StepInput in = step_input(ids, buf);
+  in.row_logits = all_logits;
+  feed_rows(in);
+}
+
+void Session::feed_rows(StepInput& in) {
+  // A step run by the session itself, through the same input/done pair as the scheduler's.
+  FLASHRT_CHECK(in.ids.size() <= static_cast<size_t>(opt_.max_batch),
+                "internal: a speculative step of {} tokens (1..{})", in.ids.size(), opt_.max_batch);
+  runner_->run({&in, 1}, nullptr, GdnMode::kRecurrent, nullptr);
   step_done(in, /*sampling=*/false);
 }
 

@@ -94,10 +94,10 @@ class Session {
   // Feeds `ids` (after any pending token) in one step with the GDN evaluated token by token, so
   // every row gets the bits that feeding the tokens one at a time gives; every row's logits go to
   // `all_logits` (backend memory, [fed tokens, vocab]). At most max_batch tokens.
-  // With `all_hidden` (backend memory, [fed tokens, hidden]) every row's final hidden state too;
-  // with `trace` the GDN layers' inputs, for replay().
-  void feed_rows(std::span<const int32_t> ids, float* all_logits, float* all_hidden = nullptr,
-                 const GdnTrace* trace = nullptr);
+  void feed_rows(std::span<const int32_t> ids, float* all_logits);
+  // Runs a step built by step_input (its outputs set: StepInput::row_logits, ...) the same way,
+  // then step_done.
+  void feed_rows(StepInput& in);
   // After a Checkpoint::restore to the boundary where the step `trace` recorded began (its
   // pending token is pending again): the slot moves to the boundary after that step's first
   // `rows` rows. The recurrent and conv state advance again from the trace (no matmul), the

@@ -234,12 +234,10 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
                                             std::span<const int32_t> stop_ids,
                                             const std::function<bool(int32_t)>& on_token) {
   GenerateResult r;
-  context_ = s_.tokens();
-  drafter_.begin();
+  begin();
   // Emits a token; false when generation ends at it (a stop token, or the caller cancelled).
   auto emit = [&](int32_t t) {
     r.tokens.push_back(t);
-    context_.push_back(t);
     if (on_token && !on_token(t)) {
       r.finish = FinishReason::kCancelled;
       return false;
@@ -252,73 +250,109 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
   };
   if (max_new <= 0) return r;
   if (s_.pending() < 0) {  // the first token comes from the prompt's logits, as in generate()
-    if (!emit(s_.next_token(p))) return r;
+    const int32_t t = s_.next_token(p);
+    context_.push_back(t);
+    if (!emit(t)) return r;
   }
   r.finish = FinishReason::kLength;
+  using Clock = std::chrono::steady_clock;
   // Every verify step ends at the boundary of the tokens it emitted (a throw from the callback
-  // included), as generate() does after each token.
-  decode(max_new, p, emit, r);
-  return r;
-}
-
-void SpeculativeDecoder::decode(int max_new, const SamplerParams& p,
-                                const std::function<bool(int32_t)>& emit, GenerateResult& r) {
-  const int64_t V = s_.model().cfg.vocab;
+  // included: the cut falls there, then it goes on up), as generate() does after each token.
   while (static_cast<int>(r.tokens.size()) < max_new) {
-    const int64_t pos = s_.pos();
     // The pending token needs one more position before the next can be sampled.
-    if (pos + 1 > s_.max_ctx()) {
+    if (s_.pos() + 1 > s_.max_ctx()) {
       r.finish = FinishReason::kContextFull;
       break;
     }
-    const int max_rows = std::min(kMaxVerifyRows, s_.options().max_batch);
     const size_t limit = static_cast<size_t>(max_new) - r.tokens.size();
-    const int room = static_cast<int>(
-        std::min<int64_t>({s_.max_ctx() - pos - 1, static_cast<int64_t>(limit) - 1, max_rows - 1}));
-    const int k = choose_k(room, /*measured=*/p.is_greedy());
-    using Clock = std::chrono::steady_clock;
-    auto ms_since = [](Clock::time_point t) {
-      return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-    };
-    Draft d;
-    if (k > 0) {
-      const auto t = Clock::now();
-      d = drafter_.propose(context_, k, p);
-      stats_.draft_ms += ms_since(t);
-      const double per_token = ms_since(t) / k;
-      draft_ms_per_token_ =
-          draft_ms_per_token_ > 0 ? 0.8 * draft_ms_per_token_ + 0.2 * per_token : per_token;
+    const Draft& d = propose(p, static_cast<int>(limit) - 1);
+    const auto t0 = Clock::now();
+    std::vector<int32_t> buf;
+    StepInput in = s_.step_input(d.tokens, buf);
+    prepare(in);
+    s_.feed_rows(in);
+    const auto& out =
+        accept(p, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    size_t n = 0;
+    bool go_on = true;
+    std::exception_ptr thrown;
+    while (n < out.size() && go_on) {
+      try {
+        go_on = emit(out[n]);
+      } catch (...) {
+        thrown = std::current_exception();
+        go_on = false;
+      }
+      if (++n == limit) go_on = false;  // the length limit: r.finish stays kLength
     }
-    if (d.tokens.size() > static_cast<size_t>(k)) d.tokens.resize(static_cast<size_t>(k));
-    for (int32_t t : d.tokens)
-      FLASHRT_CHECK(t >= 0 && t < V, "the {} drafter proposed token {}, outside 0..{}",
-                    drafter_.name(), t, V - 1);
-    FLASHRT_CHECK(d.dists.empty() || d.dists.size() >= d.tokens.size(),
-                  "internal: the {} drafter gave {} distributions for {} tokens", drafter_.name(),
-                  d.dists.size(), d.tokens.size());
-    const auto t = Clock::now();
-    const bool go_on = verify(d, p, limit, emit);
-    stats_.verify_ms += ms_since(t);
-    verify_ms_ = verify_ms_ > 0 ? 0.8 * verify_ms_ + 0.2 * ms_since(t) : ms_since(t);
+    commit(n);
+    if (thrown) std::rethrow_exception(thrown);
     if (!go_on) break;
   }
+  return r;
 }
 
-bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t limit,
-                                const std::function<bool(int32_t)>& emit) {
-  Backend& be = s_.backend();
+void SpeculativeDecoder::begin() {
+  context_ = s_.tokens();
+  drafter_.begin();
+}
+
+const Draft& SpeculativeDecoder::propose(const SamplerParams& p, int room_in) {
+  FLASHRT_CHECK(s_.pending() >= 0, "internal: a verify step without a pending token");
+  if (static_cast<int64_t>(context_.size()) != s_.pos() + 1 || context_.empty() ||
+      context_.back() != s_.pending())
+    begin();  // the session moved (a restore, another caller): read its boundary again
   const int64_t V = s_.model().cfg.vocab;
-  const int k = static_cast<int>(d.tokens.size());
-  const int64_t p0 = s_.pos();
+  const int max_rows = std::min(kMaxVerifyRows, s_.options().max_batch);
+  const int room = static_cast<int>(std::min<int64_t>(
+      {s_.max_ctx() - s_.pos() - 1, static_cast<int64_t>(room_in), max_rows - 1}));
+  const int k = choose_k(room, /*measured=*/p.is_greedy());
+  using Clock = std::chrono::steady_clock;
+  draft_ = Draft{};
+  if (k > 0) {
+    const auto t = Clock::now();
+    draft_ = drafter_.propose(context_, k, p);
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+    stats_.draft_ms += ms;
+    draft_ms_per_token_ =
+        draft_ms_per_token_ > 0 ? 0.8 * draft_ms_per_token_ + 0.2 * ms / k : ms / k;
+  }
+  if (draft_.tokens.size() > static_cast<size_t>(k)) draft_.tokens.resize(static_cast<size_t>(k));
+  for (int32_t t : draft_.tokens)
+    FLASHRT_CHECK(t >= 0 && t < V, "the {} drafter proposed token {}, outside 0..{}",
+                  drafter_.name(), t, V - 1);
+  FLASHRT_CHECK(draft_.dists.empty() || draft_.dists.size() >= draft_.tokens.size(),
+                "internal: the {} drafter gave {} distributions for {} tokens", drafter_.name(),
+                draft_.dists.size(), draft_.tokens.size());
+  return draft_;
+}
+
+void SpeculativeDecoder::prepare(StepInput& in) {
+  const int k = static_cast<int>(draft_.tokens.size());
+  FLASHRT_CHECK(in.ids.size() == static_cast<size_t>(k) + 1 && in.pos == s_.pos(),
+                "internal: a verify step that is not [pending, drafts] at the boundary");
+  p0_ = s_.pos();
   // A recurrent slot that may be rolled back: its fixed state saved, the step's GDN inputs traced.
-  const bool traced = ck_ && k > 0;
-  if (traced) ck_->save();
+  traced_ = ck_ && k > 0;
+  if (traced_) ck_->save();
   rng_ = s_.rng_state();
-  float* logits = reinterpret_cast<float*>(logits_.get());
   // Rows: [pending, d_1 .. d_k]; row i holds the target's logits after d_i (row 0: after the
   // pending token).
-  float* hidden = reinterpret_cast<float*>(hidden_.get());  // null unless the drafter reads it
-  s_.feed_rows(d.tokens, logits, hidden, traced ? &trace_ : nullptr);
+  in.row_logits = reinterpret_cast<float*>(logits_.get());
+  in.row_hidden = reinterpret_cast<float*>(hidden_.get());  // null unless the drafter reads it
+  in.trace = traced_ ? &trace_ : nullptr;
+}
+
+const std::vector<int32_t>& SpeculativeDecoder::accept(const SamplerParams& p, double step_ms) {
+  if (step_ms > 0) {
+    stats_.verify_ms += step_ms;
+    verify_ms_ = verify_ms_ > 0 ? 0.8 * verify_ms_ + 0.2 * step_ms : step_ms;
+  }
+  Backend& be = s_.backend();
+  const int64_t V = s_.model().cfg.vocab;
+  const Draft& d = draft_;
+  const int k = static_cast<int>(d.tokens.size());
+  const float* logits = reinterpret_cast<const float*>(logits_.get());
   const bool plain_greedy = p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
   if (!plain_greedy) {
     host_logits_.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(V));
@@ -381,29 +415,22 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
       break;
     }
   }
-  // The tokens of this step, emitted in order and cut where generation ends (a stop token, a
-  // cancel, the length limit): the boundary then has the cut token pending, as plain decoding.
-  std::vector<int32_t> out(d.tokens.begin(), d.tokens.begin() + a);
-  out.push_back(next);
-  bool go_on = true;
-  std::exception_ptr thrown;  // by the caller's callback: the cut falls there, then it goes on up
-  for (size_t j = 0; j < out.size(); ++j) {
-    try {
-      go_on = emit(out[j]);
-    } catch (...) {
-      thrown = std::current_exception();
-      go_on = false;
-    }
-    if (!go_on || j + 1 == limit) {
-      out.resize(j + 1);
-      break;
-    }
-  }
-  a = static_cast<int>(out.size()) - 1;
-  next = out.back();
-  if (hidden)  // the row whose logits chose `next`: its hidden state pairs with it
-    drafter_.accepted_hidden(hidden + static_cast<int64_t>(a) * s_.model().cfg.hidden);
+  out_.assign(d.tokens.begin(), d.tokens.begin() + a);
+  out_.push_back(next);
+  return out_;
+}
 
+void SpeculativeDecoder::commit(size_t n) {
+  FLASHRT_CHECK(n >= 1 && n <= out_.size(), "internal: committing {} of {} tokens", n, out_.size());
+  // The tokens kept: the first n; the boundary then has the nth pending, as plain decoding.
+  const int k = static_cast<int>(draft_.tokens.size());
+  const int a = static_cast<int>(n) - 1;
+  const int32_t next = out_[n - 1];
+  const int64_t V = s_.model().cfg.vocab, H = s_.model().cfg.hidden;
+  float* logits = reinterpret_cast<float*>(logits_.get());
+  float* hidden = reinterpret_cast<float*>(hidden_.get());
+  if (hidden)  // the row whose logits chose `next`: its hidden state pairs with it
+    drafter_.accepted_hidden(hidden + static_cast<int64_t>(a) * H);
   if (k > 0) {
     ++stats_.steps;
     stats_.drafted += k;
@@ -413,23 +440,21 @@ bool SpeculativeDecoder::verify(const Draft& d, const SamplerParams& p, size_t l
     ++stats_.plain_steps;
   }
   stats_.k_history.push_back(k);
-
+  context_.insert(context_.end(), out_.begin(), out_.begin() + static_cast<ptrdiff_t>(n));
   if (a == k) {  // every row fed is the boundary's
     s_.set_pending(next, rng_);
   } else if (ck_) {
     // Back to the saved boundary, then its recurrent and conv state advanced over the kept rows
     // again from the trace (no matmul); their KV rows are already in place.
+    FLASHRT_CHECK(traced_, "internal: a rollback without a trace");
     ck_->restore();
-    const int64_t H = s_.model().cfg.hidden;
     s_.replay(a + 1, trace_, logits + static_cast<int64_t>(a) * V,
               hidden ? hidden + static_cast<int64_t>(a) * H : nullptr);
     s_.set_pending(next, rng_);
   } else {
-    s_.truncate(p0 + a + 1, logits + static_cast<int64_t>(a) * V);
+    s_.truncate(p0_ + a + 1, logits + static_cast<int64_t>(a) * V);
     s_.set_pending(next, rng_);
   }
-  if (thrown) std::rethrow_exception(thrown);
-  return go_on;
 }
 
 }  // namespace flashrt

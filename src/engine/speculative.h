@@ -171,14 +171,25 @@ class SpeculativeDecoder {
                           const std::function<bool(int32_t)>& on_token = nullptr);
   const SpecStats& stats() const { return stats_; }
 
+  // ---- one verify step at a time, for a caller that runs the target's steps itself (the
+  // scheduler: a sequence's verify rows join the step it shares with other sequences) ----
+  // Starts a generation at the session's boundary (the drafter's begin()).
+  void begin();
+  // The drafts of the next step (possibly none: a plain step), at most `room`; the session's
+  // boundary has its token pending. Re-reads the boundary when the session moved since.
+  const Draft& propose(const SamplerParams& p, int room);
+  // Before the step: saves what a rollback needs and sets `in`'s outputs (every row's logits,
+  // hidden states for an MTP drafter, the GDN trace of a recurrent target). `in` feeds the
+  // pending token and the drafts (Session::step_input(propose().tokens, ...)).
+  void prepare(StepInput& in);
+  // After the step and Session::step_done: the tokens it yields, in order (the accepted drafts,
+  // then the target's own). `step_ms` (when known) is the step's time, for adaptive k.
+  const std::vector<int32_t>& accept(const SamplerParams& p, double step_ms = 0);
+  // The caller emitted the first n (>= 1) of them: the slot moves to the boundary after the nth,
+  // which is left pending.
+  void commit(size_t n);
+
  private:
-  // One verify step of the drafts `d`: emits the tokens it produces (accepted drafts, then the
-  // target's own), at most `limit`; false when `emit` ended generation.
-  bool verify(const Draft& d, const SamplerParams& p, size_t limit,
-              const std::function<bool(int32_t)>& emit);
-  // The decode loop of generate().
-  void decode(int max_new, const SamplerParams& p, const std::function<bool(int32_t)>& emit,
-              GenerateResult& r);
   int choose_k(int room, bool measured);
   void observe(int k, int accepted);
 
@@ -189,14 +200,18 @@ class SpeculativeDecoder {
   std::unique_ptr<Checkpoint> ck_;   // recurrent targets
   std::shared_ptr<uint8_t> logits_;  // backend memory: [draft_max + 1, vocab]
   std::shared_ptr<uint8_t> hidden_;  // backend memory: [rows, hidden] (a drafter that wants it)
-  std::vector<float> host_logits_;
-  std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
-  std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)
-                                  // A recurrent target's verify steps record their GDN inputs here,
-                                  // so that a rejection restores
+  // A recurrent target's verify steps record their GDN inputs here, so that a rejection restores
   // the checkpoint and replays the kept rows' recurrence instead of running them again.
   std::shared_ptr<uint8_t> trace_storage_;
   GdnTrace trace_;
+  std::vector<float> host_logits_;
+  std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
+  std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)
+  // The step in flight: its drafts, where it started, the tokens it yields, the RNG after them.
+  Draft draft_;
+  int64_t p0_ = 0;
+  bool traced_ = false;
+  std::vector<int32_t> out_;
   RngState rng_{};
   // Adaptive k: acceptance per drafted token (an exponential average), and a pause counter.
   double alpha_ = 0.6;

@@ -94,6 +94,10 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
     for (float* all_logits : {static_cast<float*>(nullptr), nowhere})
       forward(dry, rows, mtp_ ? &mtp : nullptr, nowhere, SIZE_MAX / 8, &peak, all_logits,
               GdnMode::kAuto);
+    // With per-sequence row outputs (speculative verification in a step).
+    std::vector<StepInput> outs(seqs.size(), StepInput{nullptr, {}, 0, nowhere, nowhere, nullptr});
+    forward(dry, rows, mtp_ ? &mtp : nullptr, nowhere, SIZE_MAX / 8, &peak, nullptr, GdnMode::kAuto,
+            outs);
     if (mtp_ && n_seqs == 1)
       mtp_forward(dry, rows, nowhere, nowhere, SIZE_MAX / 8, &peak, nowhere, nowhere, 0);
   }
@@ -101,8 +105,7 @@ StepRunner::StepRunner(const Model& m, Backend& be, std::shared_ptr<const StateL
 }
 
 void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode mode,
-                     const void* graph_key, float* all_hidden, const GdnTrace* trace) {
-  FLASHRT_CHECK(!trace || seqs.size() == 1, "internal: a traced step of {} sequences", seqs.size());
+                     const void* graph_key) {
   const size_t n_seqs = seqs.size();
   FLASHRT_CHECK(n_seqs > 0 && n_seqs <= static_cast<size_t>(max_seqs_),
                 "internal: a step of {} sequences (at most {})", n_seqs, max_seqs_);
@@ -176,7 +179,7 @@ void StepRunner::run(std::span<const StepInput> seqs, float* all_logits, GdnMode
   float* scratch = be_.scratch(scratch_floats_);
   const auto step = [&] {
     forward(be_, rows, mtp_ ? &mtp : nullptr, scratch, scratch_floats_, nullptr, all_logits, mode,
-            all_hidden, trace);
+            seqs);
   };
   if (graph_key)
     be_.run_graph(graph_key, step);
@@ -240,15 +243,21 @@ void StepRunner::mtp_forward(Backend& be, const StepRows& rows, const float* h_i
 
 void StepRunner::forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch,
                          size_t floats, size_t* peak, float* all_logits, GdnMode mode,
-                         float* all_hidden, const GdnTrace* trace) const {
+                         std::span<const StepInput> outs) const {
   be.store_tokens(rows, tokens_);
-  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp, trace};
+  // Per-sequence outputs (speculative verification): the GDN traces go to the layers.
+  std::vector<const GdnTrace*> traces;
+  bool any_trace = false;
+  for (const StepInput& o : outs) {
+    traces.push_back(o.trace);
+    any_trace = any_trace || o.trace;
+  }
+  if (!any_trace) traces.clear();
+  ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp, traces};
   const float* h = m_.arch->forward(m_, fs);  // [rows, hidden], after the final norm
 
   // The LM head: every row's logits, or only each sequence's last row's.
   const int64_t H = m_.cfg.hidden, V = m_.cfg.vocab;
-  if (all_hidden)
-    be.copy(all_hidden, h, static_cast<size_t>(rows.n) * static_cast<size_t>(H) * sizeof(float));
   const int n_seqs = static_cast<int>(rows.seqs.size());
   auto last_rows = [&](const float* x, int64_t width) -> const float* {
     if (n_seqs == 1) return x + static_cast<int64_t>(rows.n - 1) * width;
@@ -260,13 +269,50 @@ void StepRunner::forward(Backend& be, const StepRows& rows, const MtpRows* mtp, 
     }
     return out;
   };
+  bool row_outputs = false;
+  for (const StepInput& o : outs) row_outputs = row_outputs || o.row_logits || o.row_hidden;
   if (all_logits) {
     be.matmul(all_logits, h, m_.w.lm_head, rows.n);
     be.store_per_seq(rows, logits_, last_rows(all_logits, V), V);
-  } else {
+  } else if (!row_outputs) {
     const float* hl = last_rows(h, H);
     float* logits = fs.ws.take(n_seqs * V);
     be.matmul(logits, hl, m_.w.lm_head, n_seqs);
+    be.store_per_seq(rows, logits_, logits, V);
+  } else {
+    // Sequences that want every row's logits (speculative verification) get them in one product
+    // each, their last row's doubling as the pending logits; the others share one product of
+    // their last rows.
+    float* hl = fs.ws.take(n_seqs * H);
+    float* logits = fs.ws.take(n_seqs * V);
+    std::vector<int> at(static_cast<size_t>(n_seqs), -1);  // row of `logits` per sequence
+    int n_need = 0;
+    for (int i = 0; i < n_seqs; ++i) {
+      const SeqRows& q = rows.seqs[static_cast<size_t>(i)];
+      const StepInput& o = outs[static_cast<size_t>(i)];
+      const float* hq = h + static_cast<int64_t>(q.first) * H;
+      if (o.row_hidden)
+        be.copy(o.row_hidden, hq,
+                static_cast<size_t>(q.count) * static_cast<size_t>(H) * sizeof(float));
+      if (o.row_logits) {
+        be.matmul(o.row_logits, hq, m_.w.lm_head, q.count);
+        continue;
+      }
+      at[static_cast<size_t>(i)] = n_need;
+      be.copy(hl + n_need++ * H, hq + static_cast<int64_t>(q.count - 1) * H,
+              static_cast<size_t>(H) * sizeof(float));
+    }
+    if (n_need) be.matmul(logits, hl, m_.w.lm_head, n_need);
+    // Into sequence order, last first: a sequence's row only moves down (at <= i).
+    for (int i = n_seqs - 1; i >= 0; --i) {
+      const SeqRows& q = rows.seqs[static_cast<size_t>(i)];
+      const StepInput& o = outs[static_cast<size_t>(i)];
+      const float* src = o.row_logits
+                             ? o.row_logits + static_cast<int64_t>(q.count - 1) * V
+                             : logits + static_cast<int64_t>(at[static_cast<size_t>(i)]) * V;
+      if (src != logits + static_cast<int64_t>(i) * V)
+        be.copy(logits + static_cast<int64_t>(i) * V, src, static_cast<size_t>(V) * sizeof(float));
+    }
     be.store_per_seq(rows, logits_, logits, V);
   }
   be.advance_pos(rows, pos_);

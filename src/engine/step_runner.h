@@ -21,6 +21,12 @@ struct StepInput {
   Arena* slot;                   // every slot of one step has the runner's layout
   std::span<const int32_t> ids;  // the tokens it feeds, at least one
   int64_t pos;                   // the slot's position (the host's mirror of its meta.pos)
+  // Optional outputs of this sequence's rows (backend memory), for speculative verification:
+  // every row's logits [ids, vocab] and final hidden state [ids, hidden], and its GDN layers'
+  // inputs (a trace of at least ids rows, for Architecture::replay_recurrent).
+  float* row_logits = nullptr;
+  float* row_hidden = nullptr;
+  const GdnTrace* trace = nullptr;
 };
 
 class StepRunner {
@@ -34,12 +40,8 @@ class StepRunner {
   // the step on its first calls for that key and replay it afterwards: every call with that key
   // must come through this runner (the recording holds its arrays' and scratch addresses) with the
   // same shape (rows per sequence, all_logits or not); the slots may differ.
-  // all_hidden (backend memory, [rows, hidden]) receives every row's final hidden state when
-  // given (speculative decoding with an MTP head pairs the accepted row's with the next token).
-  // `trace` (one sequence) records the GDN layers' inputs for replay_recurrent.
   void run(std::span<const StepInput> seqs, float* all_logits = nullptr,
-           GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr,
-           float* all_hidden = nullptr, const GdnTrace* trace = nullptr);
+           GdnMode mode = GdnMode::kAuto, const void* graph_key = nullptr);
   // The recurrent and conv state of `slot` (back at its values before the step `trace` recorded,
   // which started at position `pos`) advanced again over that step's first `rows` rows.
   void run_replay(Arena* slot, int rows, int64_t pos, const GdnTrace& trace);
@@ -61,8 +63,8 @@ class StepRunner {
  private:
   // The contract: tokens stored, the architecture's layers, LM head and logits, positions.
   void forward(Backend& be, const StepRows& rows, const MtpRows* mtp, float* scratch, size_t floats,
-               size_t* peak, float* all_logits, GdnMode mode, float* all_hidden = nullptr,
-               const GdnTrace* trace = nullptr) const;
+               size_t* peak, float* all_logits, GdnMode mode,
+               std::span<const StepInput> outs = {}) const;
   // One sequence's rows [0, n) at positions from `pos`, staged and copied (run_mtp, run_replay).
   StepRows one_seq_rows(Arena* slot, std::span<const int32_t> ids, int n, int64_t pos);
   void mtp_forward(Backend& be, const StepRows& rows, const float* h_in, float* scratch,

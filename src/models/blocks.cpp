@@ -153,15 +153,18 @@ void gated_delta_net(ForwardStep& s, float* x, int layer, const Mat& norm, const
   s.be.conv1d_silu(s.rows, qkv, qkv_in, s.region(gdn_conv_region(layer)), w.conv.f32(),
                    static_cast<int>(C), g.conv_kernel);
 
-  if (s.trace) {
-    const GdnTrace& t = *s.trace;
-    FLASHRT_CHECK(T <= t.rows && t.conv_dim == C && t.v_heads == Hv,
-                  "internal: a GDN trace of {} rows for a step of {}", t.rows, T);
-    const size_t fb = sizeof(float);
-    s.be.copy(t.qkv_in(layer), qkv_in, static_cast<size_t>(T * C) * fb);
-    s.be.copy(t.qkv(layer), qkv, static_cast<size_t>(T * C) * fb);
-    s.be.copy(t.alpha(layer), alpha, static_cast<size_t>(T) * static_cast<size_t>(Hv) * fb);
-    s.be.copy(t.beta(layer), beta, static_cast<size_t>(T) * static_cast<size_t>(Hv) * fb);
+  for (size_t i = 0; i < s.traces.size(); ++i) {  // rows [first, first + count) -> [0, count)
+    const GdnTrace* t = s.traces[i];
+    if (!t) continue;
+    const SeqRows& q = s.rows.seqs[i];
+    FLASHRT_CHECK(q.count <= t->rows && t->conv_dim == C && t->v_heads == Hv,
+                  "internal: a GDN trace of {} rows for {} rows of a step", t->rows, q.count);
+    const size_t fb = sizeof(float), n = static_cast<size_t>(q.count);
+    const int64_t r0 = q.first;
+    s.be.copy(t->qkv_in(layer), qkv_in + r0 * C, n * static_cast<size_t>(C) * fb);
+    s.be.copy(t->qkv(layer), qkv + r0 * C, n * static_cast<size_t>(C) * fb);
+    s.be.copy(t->alpha(layer), alpha + r0 * Hv, n * static_cast<size_t>(Hv) * fb);
+    s.be.copy(t->beta(layer), beta + r0 * Hv, n * static_cast<size_t>(Hv) * fb);
   }
   float* core = ws.take(static_cast<int64_t>(T) * Hv * dv);
   s.be.gated_delta_net(s.rows, {qkv, C, alpha, beta, w.a_neg.f32(), w.dt_bias.f32(),

@@ -49,9 +49,9 @@ struct MtpRows {
   std::span<const MtpSeq> seqs;  // host, one per sequence of `rows`
 };
 
-// What a one-sequence step's Gated DeltaNet layers took in, row by row (backend memory): the conv
-// input and the GDN inputs of every row, so that the conv and recurrent state after any prefix of
-// the rows can be derived again exactly from the state before the step (speculative decoding's
+// What one sequence's Gated DeltaNet layers took in during a step, row by row (backend memory): the
+// conv input and the GDN inputs of every row, so that the conv and recurrent state after any prefix
+// of the rows can be derived again exactly from the state before the step (speculative decoding's
 // rollback: Architecture::replay_recurrent). Per GDN layer: qkv_in and qkv [rows, conv_dim],
 // alpha and beta [rows, Hv].
 struct GdnTrace {
@@ -74,8 +74,10 @@ struct ForwardStep {
   const StateLayout& layout;  // of every slot of the step
   Bump ws;                    // scratch; what the forward pass returns is taken from it
   GdnMode gdn_mode = GdnMode::kAuto;
-  const MtpRows* mtp = nullptr;     // set when the slots carry MTP state
-  const GdnTrace* trace = nullptr;  // set: record the GDN layers' inputs (one sequence)
+  const MtpRows* mtp = nullptr;  // set when the slots carry MTP state
+                                 // Per sequence of the step (empty: none): where to record its GDN
+                                 // layers' inputs, or null.
+  std::span<const GdnTrace* const> traces = {};
 
   int T() const { return rows.n; }
   // The byte offset of a region of the slots (an Error naming it when the layout has none).
