@@ -19,6 +19,7 @@ struct ServeOptions {
   ModelOptions m;
   server::ServerOptions s;
   int64_t cache_mb = 256;
+  bool mtp = false;
 };
 
 void serve(ServeOptions o) {
@@ -33,6 +34,7 @@ void serve(ServeOptions o) {
   auto loaded = load(o.m);
   Tokenizer tok = load_tokenizer(o.m.model);
   o.s.scheduler.session = session_options(o.m);
+  o.s.scheduler.session.mtp = o.mtp;
   o.s.scheduler.cache_bytes = static_cast<size_t>(std::max<int64_t>(o.cache_mb, 0)) << 20;
   server::Server srv(*loaded.model, *loaded.backend, std::move(tok), o.s);
   const int port = srv.bind();
@@ -92,6 +94,9 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--http-threads", o->s.http_threads, "Connections served at once")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
+  cmd->add_flag("--mtp", o->mtp,
+                "Run the model's MTP head in every slot (about a decoder layer more per token), "
+                "so requests may ask for \"speculative\": \"mtp\"");
   cmd->add_option("--model-name", o->s.model_name,
                   "Model id reported by /v1/models (default: the file name)");
   cmd->callback([o] { serve(*o); });

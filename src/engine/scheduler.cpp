@@ -46,7 +46,8 @@ struct Scheduler::Sequence {
   bool in_ring = false;
   std::deque<std::shared_ptr<Job>> queue;
   uint64_t last_used = 0;
-  int turns = 0;  // steps since it got its slot
+  int turns = 0;       // steps since it got its slot
+  uint64_t binds = 0;  // times it got a slot (a speculative run's decoder is bound to one)
   int64_t created = unix_now();
   // Mirrors for other threads.
   std::atomic<int64_t> tokens{0};
@@ -78,7 +79,12 @@ struct Scheduler::Job {
   Clock::time_point prefill_start, last_token;
   std::exception_ptr error;  // set when the job failed
   // This round's part in the step: feed prefill[fed, chunk_end) or the pending token (decode).
-  enum class Work { kNone, kPrefill, kDecodeFeed, kSample } work = Work::kNone;
+  enum class Work { kNone, kPrefill, kDecodeFeed, kSample, kVerify } work = Work::kNone;
+  // A speculative run (spec.speculative): its drafter and decoder, made for the slot it holds
+  // (`bound`: the Sequence::binds they were made at), remade after a suspend and resume.
+  std::unique_ptr<Drafter> drafter;
+  std::unique_ptr<SpeculativeDecoder> decoder;
+  uint64_t bound = 0;
   bool preempted = false;  // suspended once to give its slot to a waiting run
   size_t chunk_end = 0;
   std::vector<int32_t> fed_ids;  // what the step feeds (StepInput::ids points here)
@@ -95,9 +101,10 @@ Scheduler::Scheduler(const Model& model, Backend& backend, Tokenizer tokenizer,
   fingerprint_ = slots_[0].session->fingerprint();
   // Rows of a step: a token per slot, each prefilling sequence's pending token, the prompt budget
   // (which the first chunk may exceed up to the next multiple of 64: see plan_run).
+  // Speculative runs feed up to 16 drafts more.
   runner_ =
       std::make_unique<StepRunner>(model_, be_, slots_[0].session->arena().layout_ptr(),
-                                   std::max(opt_.prefill_chunk, 64) + 2 * opt_.slots, opt_.slots);
+                                   std::max(opt_.prefill_chunk, 64) + 18 * opt_.slots, opt_.slots);
   decode_graph_keys_.resize(static_cast<size_t>(opt_.slots));
   cache_max_ = static_cast<int64_t>(opt_.cache_bytes);
   thread_ = std::thread([this] { loop(); });
@@ -523,9 +530,14 @@ void Scheduler::run_step(std::vector<std::shared_ptr<Sequence>>& runs) {
     Session& ses = *slots_[sp->slot].session;
     const std::span<const int32_t> prefill(j.spec.prefill);
     try {
-      j.in = j.work == Job::Work::kPrefill
-                 ? ses.step_input(prefill.subspan(j.fed, j.chunk_end - j.fed), j.fed_ids)
-                 : ses.step_input({}, j.fed_ids);
+      if (j.work == Job::Work::kVerify) {  // the pending token and the drafts
+        j.in = ses.step_input(j.decoder->drafts().tokens, j.fed_ids);
+        j.decoder->prepare(j.in);
+      } else {
+        j.in = j.work == Job::Work::kPrefill
+                   ? ses.step_input(prefill.subspan(j.fed, j.chunk_end - j.fed), j.fed_ids)
+                   : ses.step_input({}, j.fed_ids);
+      }
     } catch (...) {
       j.error = std::current_exception();
       j.work = Job::Work::kNone;
@@ -541,12 +553,14 @@ void Scheduler::run_step(std::vector<std::shared_ptr<Sequence>>& runs) {
   });
   if (in.empty()) return;
   bool decode_only = true;
-  for (const StepInput& x : in) decode_only = decode_only && x.ids.size() == 1;
+  for (const StepInput& x : in) decode_only = decode_only && x.ids.size() == 1 && !x.row_logits;
   // Decode steps have one shape per batch size: a GPU records each once and replays it on
   // whichever slots the step then has.
   const void* key = decode_only ? &decode_graph_keys_[in.size() - 1] : nullptr;
+  const auto t0 = Clock::now();
   try {
     runner_->run(in, nullptr, opt_.session.gdn_mode, key);
+    step_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     ++stats_.steps;
     stats_.step_sequences += in.size();
     for (const StepInput& x : in) stats_.step_rows += x.ids.size();
@@ -678,11 +692,60 @@ bool Scheduler::plan_token(Sequence& s, Job& j) {
     return true;
   }
   j.work = ses.pending() >= 0 ? Job::Work::kDecodeFeed : Job::Work::kSample;
+  if (j.work == Job::Work::kDecodeFeed && !j.spec.speculative.empty()) plan_verify(s, j);
   return false;
+}
+
+void Scheduler::plan_verify(Sequence& s, Job& j) {
+  Session& ses = *slots_[s.slot].session;
+  if (!j.decoder || j.bound != s.binds) {  // first step, or the sequence moved slots
+    j.decoder.reset();
+    if (j.spec.speculative == "ngram") {
+      j.drafter = std::make_unique<NgramDrafter>();
+    } else if (j.spec.speculative == "mtp") {
+      if (!ses.options().mtp)
+        throw EngineError(ErrorKind::kInvalid,
+                          "speculative \"mtp\" needs the server to run the model's MTP head "
+                          "(flashrt serve --mtp)",
+                          "speculative", "mtp_not_enabled");
+      j.drafter = std::make_unique<MtpDrafter>(ses, j.spec.seed.value_or(0));
+    } else {
+      throw EngineError(
+          ErrorKind::kInvalid,
+          fmt::format("speculative type '{}' is not one of ngram, mtp", j.spec.speculative),
+          "speculative", "invalid_value");
+    }
+    j.decoder = std::make_unique<SpeculativeDecoder>(ses, *j.drafter,
+                                                     SpecOptions{.draft_max = j.spec.draft_max});
+    j.decoder->begin();
+    j.bound = s.binds;
+  }
+  // At most what the run may still emit after the target's own token.
+  const int64_t left = j.spec.max_tokens - j.result.completion_tokens;
+  j.decoder->propose(j.spec.params, static_cast<int>(std::min<int64_t>(left - 1, 16)));
+  j.work = Job::Work::kVerify;
+}
+
+bool Scheduler::after_verify(Sequence& s, Job& j, double step_ms) {
+  Session& ses = *slots_[s.slot].session;
+  ses.step_done(j.in, /*sampling=*/false);
+  const std::vector<int32_t>& out = j.decoder->accept(j.spec.params, step_ms);
+  // Emitted one by one as plain decoding would; the slot moves to the last one emitted before
+  // the run is finished at it (finish_run may cache that boundary).
+  size_t n = 0;
+  const char* ended = nullptr;
+  while (n < out.size() && !ended) ended = emit_token(s, j, out[n++], std::nullopt);
+  j.decoder->commit(n);
+  j.result.spec_drafted = j.decoder->stats().drafted;
+  j.result.spec_accepted = j.decoder->stats().accepted;
+  note_tokens(s);
+  if (ended) finish_run(s, j, ended);
+  return ended != nullptr;
 }
 
 bool Scheduler::after_step(Sequence& s, Job& j) {
   if (j.error) std::rethrow_exception(j.error);
+  if (j.work == Job::Work::kVerify) return after_verify(s, j, step_ms_);
   Session& ses = *slots_[s.slot].session;
   RunSpec& sp = j.spec;
   if (j.work == Job::Work::kPrefill) {
@@ -705,11 +768,15 @@ bool Scheduler::after_step(Sequence& s, Job& j) {
   const int32_t t = ses.sample(sp.params);  // leaves the logits as they were
   std::optional<TokenLogprob> lp;
   if (sp.logprobs >= 0) lp = token_logprob(ses.logits(), t, sp.logprobs);
-  return emit_token(s, j, t, std::move(lp));
+  if (const char* ended = emit_token(s, j, t, std::move(lp))) {
+    finish_run(s, j, ended);
+    return true;
+  }
+  return false;
 }
 
 // Streams a sampled token and ends the run at a stop or the limit.
-bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp) {
+const char* Scheduler::emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp) {
   RunSpec& sp = j.spec;
   const auto now = Clock::now();
   if (j.result.completion_tokens == 0)
@@ -724,8 +791,7 @@ bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLo
   note_tokens(s);
   if (std::find(sp.stop_ids.begin(), sp.stop_ids.end(), t) != sp.stop_ids.end()) {
     j.stream->push({"", {t}, {}});
-    finish_run(s, j, "stop");
-    return true;
+    return "stop";
   }
   std::string text = j.stop->push(j.dec->push(t));
   j.result.text += text;
@@ -735,15 +801,9 @@ bool Scheduler::emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLo
     chunk.logprobs.push_back(std::move(*lp));
   }
   j.stream->push(std::move(chunk));
-  if (j.stop->stopped()) {
-    finish_run(s, j, "stop");
-    return true;
-  }
-  if (j.result.completion_tokens >= sp.max_tokens) {
-    finish_run(s, j, "length");
-    return true;
-  }
-  return false;
+  if (j.stop->stopped()) return "stop";
+  if (j.result.completion_tokens >= sp.max_tokens) return "length";
+  return nullptr;
 }
 
 void Scheduler::job_failed(Job& j, const ErrorInfo& e) {
@@ -823,6 +883,7 @@ bool Scheduler::acquire_slot(const std::shared_ptr<Sequence>& sp) {
   slot.owner = sp;
   s.slot = idx;
   s.turns = 0;
+  ++s.binds;
   s.where = static_cast<int>(Where::kResident);
   ++busy_slots_;
   return true;

@@ -35,6 +35,7 @@
 #include "engine/prefix_cache.h"
 #include "engine/scheduler_stats.h"
 #include "engine/session.h"
+#include "engine/speculative.h"
 #include "engine/stop_matcher.h"
 #include "engine/token_stream.h"
 #include "tokenizer/stream_decoder.h"
@@ -70,6 +71,11 @@ struct RunSpec {
   std::vector<std::string> stop_strings;
   // Report each sampled token's log-probability with this many alternatives (-1: none).
   int logprobs = -1;
+  // Speculative decoding of this run: "" (off), "ngram" (prompt lookup) or "mtp" (the model's MTP
+  // head: slots that run it, SessionOptions::mtp), at most draft_max drafts per step. The
+  // sequence's verify rows join the round's step with the other sequences' rows.
+  std::string speculative;
+  int draft_max = 8;
   Clock::time_point received = Clock::now();
 };
 
@@ -153,7 +159,12 @@ class Scheduler {
   bool aligned_cuts() const;
   void run_step(std::vector<std::shared_ptr<Sequence>>& runs);
   bool after_step(Sequence& s, Job& j);
-  bool emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp);
+  // Streams a token; the reason the run ends at it ("stop", "length"), or null. The caller
+  // finishes the run (finish_run) once the slot is at the boundary.
+  const char* emit_token(Sequence& s, Job& j, int32_t t, std::optional<TokenLogprob> lp);
+  // A speculative run's verify step: its drafts, and after the step what they gave.
+  void plan_verify(Sequence& s, Job& j);
+  bool after_verify(Sequence& s, Job& j, double step_ms);
   void finish_run(Sequence& s, Job& j, const char* reason);
   void job_failed(Job& j, const ErrorInfo& e);
   void job_over(Sequence& s, Job& j);
@@ -183,6 +194,7 @@ class Scheduler {
   std::vector<std::shared_ptr<Sequence>> forked_;  // spawned in this round: join the next one
   PrefixCache cache_;
   uint64_t tick_ = 0;
+  double step_ms_ = 0;  // the last step's time (adaptive k of speculative runs)
 
   // ---- shared ----
   mutable std::mutex mu_;  // inbox_, stop_, api_sessions_, each Sequence's live streams

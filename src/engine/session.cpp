@@ -115,9 +115,11 @@ void Session::replay(int rows, const GdnTrace& trace, const float* logits, const
   const int64_t pos = pos_ + rows;
   be_.copy(arena_->region(regions::kLogits), logits,
            static_cast<size_t>(model_.cfg.vocab) * sizeof(float));
-  if (opt_.mtp)
+  if (opt_.mtp) {
+    FLASHRT_CHECK(hidden, "internal: a replay on a slot with MTP state needs the hidden state");
     be_.copy(arena_->region(regions::kMtpHidden), hidden,
              static_cast<size_t>(model_.cfg.hidden) * sizeof(float));
+  }
   be_.to_device(arena_->region(regions::kPos), &pos, sizeof pos);
   pos_ = pos;
   set_pending(-1);

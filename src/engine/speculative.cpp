@@ -184,7 +184,9 @@ SpeculativeDecoder::SpeculativeDecoder(Session& target, Drafter& drafter, SpecOp
   const int rows = std::min(kMaxVerifyRows, s_.options().max_batch);
   logits_ = s_.backend().alloc(static_cast<size_t>(rows) *
                                static_cast<size_t>(s_.model().cfg.vocab) * sizeof(float));
-  if (drafter_.wants_hidden())
+  // Hidden states: for a drafter that reads them, and for a slot that keeps the MTP head's (a
+  // rollback puts the kept row's there).
+  if (drafter_.wants_hidden() || s_.options().mtp)
     hidden_ = s_.backend().alloc(static_cast<size_t>(rows) *
                                  static_cast<size_t>(s_.model().cfg.hidden) * sizeof(float));
 }

@@ -178,6 +178,7 @@ class SpeculativeDecoder {
   // The drafts of the next step (possibly none: a plain step), at most `room`; the session's
   // boundary has its token pending. Re-reads the boundary when the session moved since.
   const Draft& propose(const SamplerParams& p, int room);
+  const Draft& drafts() const { return draft_; }  // the last proposal
   // Before the step: saves what a rollback needs and sets `in`'s outputs (every row's logits,
   // hidden states for an MTP drafter, the GDN trace of a recurrent target). `in` feeds the
   // pending token and the drafts (Session::step_input(propose().tokens, ...)).

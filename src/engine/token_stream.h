@@ -33,6 +33,8 @@ struct RunResult {
   std::string text;                    // the emitted text (stop strings and special tokens removed)
   std::vector<TokenLogprob> logprobs;  // when asked for: one per sampled id but a stop token
   int64_t session_tokens = 0;          // tokens in the sequence afterwards
+  // A speculative run: drafts verified, and of those accepted.
+  int64_t spec_drafted = 0, spec_accepted = 0;
 };
 
 class TokenStream {

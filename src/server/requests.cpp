@@ -95,6 +95,25 @@ SamplingRequest parse_sampling(const Fields& f, int32_t vocab) {
     s.seed = static_cast<uint64_t>(*seed);
   if (auto b = f.integer("best_of", 1, std::numeric_limits<int32_t>::max()); b && *b != 1)
     bad_request("best_of", "unsupported_value", "only best_of=1 is supported");
+  // "speculative": "ngram" | "mtp" | "none", or {"type": ..., "draft_max": 1..16}.
+  if (const auto* sp = f.get("speculative")) {
+    std::optional<std::string> type;
+    if (sp->is_string()) {
+      type = sp->get<std::string>();
+    } else if (sp->is_object()) {
+      const Fields sf(*sp, "speculative");
+      type = sf.str("type");
+      if (!type) bad_request("speculative.type", "missing_field", "'speculative.type' is required");
+      if (auto k = sf.integer("draft_max", 1, 16)) s.draft_max = static_cast<int>(*k);
+    } else {
+      bad_request("speculative", "invalid_type",
+                  "'speculative' must be \"ngram\", \"mtp\", \"none\" or an object with 'type'");
+    }
+    if (*type != "ngram" && *type != "mtp" && *type != "none")
+      bad_request("speculative", "invalid_value",
+                  "'speculative' type must be ngram, mtp or none (got '{}')", *type);
+    if (*type != "none") s.speculative = *type;
+  }
   s.stop = parse_stop(f);
   s.stop_token_ids = token_ids(f, "stop_token_ids", vocab);
   s.ignore_eos = f.boolean("ignore_eos").value_or(false);

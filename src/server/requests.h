@@ -32,6 +32,10 @@ struct SamplingRequest {
   bool include_usage = false;  // stream_options.include_usage
   int n = 1;                   // continuations of the prompt (completions and chat only)
   int logprobs = -1;           // alternatives per sampled token's log-probability; -1: none
+  // flashrt's extension: speculative decoding of the run, "" (off), "ngram" or "mtp", with at most
+  // draft_max drafts per step.
+  std::string speculative;
+  int draft_max = 8;
 };
 SamplingRequest parse_sampling(const Fields& f, int32_t vocab);
 

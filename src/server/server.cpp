@@ -188,6 +188,7 @@ Server::Server(const Model& model, Backend& backend, Tokenizer tokenizer, Server
   if (ctx.model_id.empty()) ctx.model_id = "flashrt";
   ctx.started = static_cast<int64_t>(std::time(nullptr));
   ctx.eos_ids = end_of_turn_ids(model, ctx.tok);
+  ctx.backend_name = backend.name();
   ctx.scheduler = std::make_unique<Scheduler>(model, backend, ctx.tok, ctx.opt.scheduler);
   ctx.capsules = std::make_unique<CapsuleStore>(ctx.opt.capsule_dir, ctx.scheduler->fingerprint());
 

@@ -22,6 +22,29 @@ RunSpec ServerContext::run_spec(const SamplingRequest& s, int64_t default_max,
   spec.stop_strings = s.stop;
   spec.logprobs = s.logprobs;
   spec.received = received;
+  if (!s.speculative.empty()) {  // refused here, before anything streams
+    if (backend_name != "cpu")
+      throw ApiError(400,
+                     fmt::format("'speculative' runs on the CPU backend only for now (this "
+                                 "server runs {})",
+                                 backend_name),
+                     "speculative", "unsupported_value");
+    if (opt.scheduler.session.gdn_mode == GdnMode::kChunked)
+      throw ApiError(400, "'speculative' needs the server's --gdn auto or recurrent", "speculative",
+                     "unsupported_value");
+    if (s.speculative == "mtp" && !opt.scheduler.session.mtp)
+      throw ApiError(400,
+                     model.cfg.mtp_layers
+                         ? "speculative \"mtp\" needs the server to run the model's MTP head "
+                           "(flashrt serve --mtp)"
+                         : "speculative \"mtp\": this model has no MTP head",
+                     "speculative", "unsupported_value");
+    if (s.logprobs >= 0)
+      throw ApiError(400, "'speculative' cannot be combined with 'logprobs'", "speculative",
+                     "unsupported_value");
+    spec.speculative = s.speculative;
+    spec.draft_max = s.draft_max;
+  }
   return spec;
 }
 
@@ -157,15 +180,23 @@ void stream_choices_sse(ServerContext& ctx, httplib::Response& res,
 }
 
 json usage_json(const RunResult& r) {
-  return {{"prompt_tokens", r.prompt_tokens},
-          {"completion_tokens", r.completion_tokens},
-          {"total_tokens", r.prompt_tokens + r.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+  json u = {{"prompt_tokens", r.prompt_tokens},
+            {"completion_tokens", r.completion_tokens},
+            {"total_tokens", r.prompt_tokens + r.completion_tokens},
+            {"prompt_tokens_details", {{"cached_tokens", r.cached_tokens}}}};
+  // A speculative run (flashrt's extension): drafts the model verified, and of those accepted.
+  if (r.spec_drafted > 0)
+    u["speculative"] = {{"drafted_tokens", r.spec_drafted}, {"accepted_tokens", r.spec_accepted}};
+  return u;
 }
 
 json usage_json(const std::vector<RunResult>& choices) {
   RunResult sum = choices.at(0);
-  for (size_t i = 1; i < choices.size(); ++i) sum.completion_tokens += choices[i].completion_tokens;
+  for (size_t i = 1; i < choices.size(); ++i) {
+    sum.completion_tokens += choices[i].completion_tokens;
+    sum.spec_drafted += choices[i].spec_drafted;
+    sum.spec_accepted += choices[i].spec_accepted;
+  }
   return usage_json(sum);
 }
 

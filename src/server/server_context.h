@@ -28,6 +28,7 @@ struct ServerContext {
   std::string model_id;
   int64_t started = 0;           // unix seconds
   std::vector<int32_t> eos_ids;  // the model's and the tokenizer's end-of-turn ids
+  std::string backend_name;      // "cpu", "cuda"
   Metrics metrics;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<CapsuleStore> capsules;

@@ -36,11 +36,11 @@ inline server::ServerOptions test_server_options() {
 // A server running in this process (its own model and backend) until destroyed.
 class TestServer {
  public:
-  explicit TestServer(server::ServerOptions o = test_server_options()) {
+  explicit TestServer(server::ServerOptions o = test_server_options(),
+                      const std::string& model = default_model_path()) {
     backend_ = make_backend("cpu");
-    model_ = load_model(default_model_path(), *backend_);
-    server_ = std::make_unique<server::Server>(*model_, *backend_,
-                                               load_tokenizer(default_model_path()), o);
+    model_ = load_model(model, *backend_);
+    server_ = std::make_unique<server::Server>(*model_, *backend_, load_tokenizer(model), o);
     port_ = server_->start();
   }
   ~TestServer() {
