@@ -42,4 +42,5 @@ mkdir -p "$PQ"
 } > "$OUT/perplexity.md" 2>&1
 BUILD=${BUILD:-build} "$ROOT/bench/vs-llamacpp/run.sh" > "$OUT/vs_llamacpp.txt" 2>&1
 BUILD=${BUILD:-build} "$ROOT/bench/vs-llamacpp/interop.sh" > "$OUT/interop.txt" 2>&1
+BUILD=${BUILD:-build} "$ROOT/bench/vs-llamacpp/speculative.sh" > "$OUT/speculative_vs_llamacpp.txt" 2>&1
 echo "done: $OUT"
