@@ -145,31 +145,9 @@ TEST_F(SpeculativeMtp, TheSpeculatedTokenHasTheTargetsDistribution) {
   ref.append(prompt);
   const TokenDistribution want = sampling_distribution(ref.logits(), {}, p);
 
-  const int kSeeds = 2000;
-  std::map<int32_t, int> counts;
   Session s(*model, *be_, mtp_options());
   MtpDrafter drafter(s, 7);  // its own RNG runs on
-  int64_t drafted = 0, accepted = 0;
-  for (int seed = 0; seed < kSeeds; ++seed) {
-    s.restore(cap);
-    s.seed(static_cast<uint64_t>(seed));
-    SpeculativeDecoder dec(s, drafter, {.draft_max = 2, .adaptive = false});
-    // The prompt's last token is pending: one verify step of two drafts makes the first token.
-    const auto r = dec.generate(3, p, {});
-    ASSERT_EQ(r.tokens.size(), 3u);
-    ++counts[r.tokens[0]];
-    drafted += dec.stats().drafted;
-    accepted += dec.stats().accepted;
-  }
-  // Some drafts accepted, some rejected: both paths made first tokens.
-  EXPECT_GT(accepted, kSeeds / 10);
-  EXPECT_LT(accepted, drafted - kSeeds / 10);
-  int bins = 0;
-  const double chi2 = chi_square(counts, want, kSeeds, &bins);
-  ASSERT_GE(bins, 3) << "too few likely tokens to test";
-  EXPECT_LT(chi2, chi_square_limit(bins - 1)) << bins << " bins";
-  std::printf("mtp: chi-square %.1f over %d bins (limit %.1f at p = 0.001)\n", chi2, bins,
-              chi_square_limit(bins - 1));
+  expect_target_distribution(s, cap, drafter, p, want, "mtp");
 }
 
 }  // namespace

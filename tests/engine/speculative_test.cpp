@@ -283,35 +283,13 @@ TEST(SpeculativeSampling, TheSpeculatedTokenHasTheTargetsDistribution) {
     }
     int32_t t_;
   };
-  const int kSeeds = 2000;
   for (const std::string kind : {"one-hot", "draft model"}) {
     SCOPED_TRACE(kind);
-    std::map<int32_t, int> counts;
     Session s(*target, *be, options());
     Fixed fixed(want.ids[0]);
     DraftModelDrafter model_drafter(*draft, *be, options(), 7);  // its own RNG runs on
     Drafter& d = kind == "one-hot" ? static_cast<Drafter&>(fixed) : model_drafter;
-    int64_t drafted = 0, accepted = 0;
-    for (int seed = 0; seed < kSeeds; ++seed) {
-      s.restore(cap);
-      s.seed(static_cast<uint64_t>(seed));
-      SpeculativeDecoder dec(s, d, {.draft_max = 2, .adaptive = false});
-      // Three tokens, so that one verify step of two drafts makes the first.
-      const auto r = dec.generate(3, p, {});
-      ASSERT_EQ(r.tokens.size(), 3u);
-      ++counts[r.tokens[0]];
-      drafted += dec.stats().drafted;
-      accepted += dec.stats().accepted;
-    }
-    // Some drafts accepted, some rejected: both paths made first tokens.
-    EXPECT_GT(accepted, kSeeds / 10);
-    EXPECT_LT(accepted, drafted - kSeeds / 10);
-    int bins = 0;
-    const double chi2 = chi_square(counts, want, kSeeds, &bins);
-    ASSERT_GE(bins, 3) << "too few likely tokens to test";
-    EXPECT_LT(chi2, chi_square_limit(bins - 1)) << bins << " bins";
-    std::printf("%s: chi-square %.1f over %d bins (limit %.1f at p = 0.001)\n", kind.c_str(), chi2,
-                bins, chi_square_limit(bins - 1));
+    expect_target_distribution(s, cap, d, p, want, kind.c_str());
   }
 }
 
