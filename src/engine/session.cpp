@@ -112,17 +112,12 @@ GdnTrace Session::new_trace(int rows, std::shared_ptr<uint8_t>* storage) const {
 void Session::replay(int rows, const GdnTrace& trace, const float* logits, const float* hidden) {
   FLASHRT_CHECK(pending_ >= 0, "internal: a replay from a boundary without its pending token");
   runner_->run_replay(arena_.get(), rows, pos_, trace);
-  const int64_t pos = pos_ + rows;
-  be_.copy(arena_->region(regions::kLogits), logits,
-           static_cast<size_t>(model_.cfg.vocab) * sizeof(float));
   if (opt_.mtp) {
     FLASHRT_CHECK(hidden, "internal: a replay on a slot with MTP state needs the hidden state");
     be_.copy(arena_->region(regions::kMtpHidden), hidden,
              static_cast<size_t>(model_.cfg.hidden) * sizeof(float));
   }
-  be_.to_device(arena_->region(regions::kPos), &pos, sizeof pos);
-  pos_ = pos;
-  set_pending(-1);
+  move_boundary(pos_ + rows, logits);
 }
 
 void Session::feed_rows(std::span<const int32_t> ids, float* all_logits) {
@@ -158,6 +153,10 @@ bool Session::has_recurrent_state() const {
 void Session::truncate(int64_t pos, const float* logits) {
   FLASHRT_CHECK(!has_recurrent_state(), "internal: truncate on a slot with recurrent state");
   FLASHRT_CHECK(pos > 0 && pos <= pos_, "internal: truncate to {} of {}", pos, pos_);
+  move_boundary(pos, logits);
+}
+
+void Session::move_boundary(int64_t pos, const float* logits) {
   if (logits)  // null: stale logits, for a caller that feeds a token next (a drafter)
     be_.copy(arena_->region(regions::kLogits), logits,
              static_cast<size_t>(model_.cfg.vocab) * sizeof(float));

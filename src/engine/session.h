@@ -156,6 +156,9 @@ class Session {
   int32_t sample_pending(const SamplerParams& p);
   void set_pending(int32_t id);
   void check_feed(std::span<const int32_t> ids) const;
+  // The boundary at `pos` tokens (rows before it already written), `logits` (backend memory, or
+  // null: left stale) pending, no token pending: truncate and replay end this way.
+  void move_boundary(int64_t pos, const float* logits);
 
   const Model& model_;
   Backend& be_;

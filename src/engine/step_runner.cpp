@@ -1,5 +1,6 @@
 #include "engine/step_runner.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -245,14 +246,11 @@ void StepRunner::forward(Backend& be, const StepRows& rows, const MtpRows* mtp, 
                          size_t floats, size_t* peak, float* all_logits, GdnMode mode,
                          std::span<const StepInput> outs) const {
   be.store_tokens(rows, tokens_);
-  // Per-sequence outputs (speculative verification): the GDN traces go to the layers.
+  // Per-sequence outputs (speculative verification): the GDN traces go to the layers. Listed only
+  // when a sequence has one, so a plain step allocates nothing here.
   std::vector<const GdnTrace*> traces;
-  bool any_trace = false;
-  for (const StepInput& o : outs) {
-    traces.push_back(o.trace);
-    any_trace = any_trace || o.trace;
-  }
-  if (!any_trace) traces.clear();
+  if (std::any_of(outs.begin(), outs.end(), [](const StepInput& o) { return o.trace; }))
+    for (const StepInput& o : outs) traces.push_back(o.trace);
   ForwardStep fs{be, rows, *layout_, Bump(scratch, floats, peak), mode, mtp, traces};
   const float* h = m_.arch->forward(m_, fs);  // [rows, hidden], after the final norm
 
