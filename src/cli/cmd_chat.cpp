@@ -55,13 +55,12 @@ bool read_line(bool tty, std::string* out) {
 void chat(const ChatCliOptions& o) {
   auto loaded = load(o.m);
   const Model& model = *loaded.model;
-  const Tokenizer tok = load_tokenizer(o.m.model);
+  ChatOptions copt;
+  const Tokenizer tok = load_chat_tokenizer(o.m.model, o.chat_template, &copt.family_override);
   Session s(model, *loaded.backend, session_options(o.m));
   s.seed(seed_of(o.sampling));
   const SamplerParams params = sampler_params(o.sampling);
-  ChatOptions copt;
   copt.enable_thinking = !o.no_think;
-  copt.family_override = o.chat_template;
   std::vector<int32_t> stops = tok.stop_ids();
   stops.insert(stops.end(), model.cfg.eos_ids.begin(), model.cfg.eos_ids.end());
 
@@ -133,8 +132,7 @@ void register_chat(CLI::App& app) {
   add_model_options(cmd, o->m);
   add_sampling_options(cmd, o->sampling);
   cmd->add_option("--system", o->system, "System prompt");
-  cmd->add_option("--chat-template", o->chat_template,
-                  "Use a known template: chatml, qwen3, qwen3.5");
+  cmd->add_option("--chat-template", o->chat_template, kChatTemplateHelp);
   cmd->add_flag("--no-think", o->no_think, "Ask thinking models to answer without thinking");
   cmd->add_option("-n,--n-predict", o->n, "Maximum tokens per answer")->capture_default_str();
   cmd->callback([o] { chat(*o); });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -10,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "tokenizer/gguf_vocab.h"
 
 namespace flashrt::cli {
 
@@ -90,6 +92,36 @@ SamplerParams sampler_params(const SamplingOptions& o) {
 
 uint64_t seed_of(const SamplingOptions& o) {
   return o.seed >= 0 ? static_cast<uint64_t>(o.seed) : std::random_device{}();
+}
+
+const char* const kChatTemplateHelp =
+    "Chat template: a Jinja file replacing the model's own, or a built-in rendered natively "
+    "(chatml, qwen3, qwen3.5); default: the model's template";
+
+Tokenizer load_chat_tokenizer(const std::string& model, const std::string& chat_template,
+                              std::string* family) {
+  Tokenizer tok = load_tokenizer(model);
+  family->clear();
+  if (chat_template.empty()) return tok;
+  for (const char* name : {"chatml", "qwen3", "qwen3.5", "qwen35"}) {
+    if (chat_template == name) {
+      *family = name;
+      return tok;
+    }
+  }
+  std::ifstream f(chat_template, std::ios::binary);
+  FLASHRT_CHECK(
+      f.good(),
+      "--chat-template {:?}: not a built-in template (chatml, qwen3, qwen3.5) and no such "
+      "file",
+      chat_template);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  try {
+    return tok.with_chat_template(ss.str());
+  } catch (const Error& e) {
+    fail("--chat-template {}: {}", chat_template, e.what());
+  }
 }
 
 Loaded load(const ModelOptions& o) {

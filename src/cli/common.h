@@ -9,6 +9,7 @@
 #include "backends/backend.h"
 #include "engine/session.h"
 #include "models/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace flashrt::cli {
 
@@ -43,6 +44,12 @@ void add_model_options(CLI::App* cmd, ModelOptions& o, bool with_session = true)
 // Applies thread settings, makes the backend and loads the model onto it.
 Loaded load(const ModelOptions& o);
 SessionOptions session_options(const ModelOptions& o);
+// The model's tokenizer with the chat template `--chat-template` asks for: empty keeps the model's,
+// a built-in family name (chatml, qwen3, qwen3.5) is returned in `family` (rendered natively), and
+// anything else is a Jinja template file that replaces the model's.
+Tokenizer load_chat_tokenizer(const std::string& model, const std::string& chat_template,
+                              std::string* family);
+extern const char* const kChatTemplateHelp;
 // Parses "1,2,3" or "1 2 3" (an empty item between commas is an error).
 std::vector<int32_t> parse_ids(const std::string& s);
 // Checks an -o path before any work: not a directory, in a directory that exists. And says so
@@ -63,5 +70,6 @@ void register_demo(CLI::App& app);
 void register_make_model(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_template(CLI::App& app);
 
 }  // namespace flashrt::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   flashrt::cli::register_make_model(app);
   flashrt::cli::register_perplexity(app);
   flashrt::cli::register_serve(app);
+  flashrt::cli::register_template(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -226,9 +226,7 @@ std::optional<int32_t> Tokenizer::eos_id() const {
 std::optional<int32_t> Tokenizer::pad_id() const {
   return state_->pad;
 }
-const std::string& Tokenizer::chat_template() const {
-  return state_->chat_template;
-}
+
 const std::string& Tokenizer::pre_name() const {
   return state_->pre_name;
 }
@@ -248,18 +246,6 @@ std::vector<int32_t> Tokenizer::stop_ids() const {
     }
   }
   return ids;
-}
-
-std::string Tokenizer::render_chat(std::span<const ChatMessage> messages,
-                                   const ChatOptions& options) const {
-  if (!options.family_override.empty()) {
-    return flashrt::render_chat(chat_family_from_name(options.family_override), messages, options);
-  }
-  if (state_->chat_template.empty()) {
-    fail("{} has no chat template; choose one with --chat-template chatml (or qwen3, qwen3.5)",
-         state_->origin);
-  }
-  return flashrt::render_chat(state_->chat_template, messages, options);
 }
 
 // ---- plain data (GGUF) -------------------------------------------------------------------------

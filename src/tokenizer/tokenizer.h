@@ -80,18 +80,27 @@ class Tokenizer {
   // The llama.cpp pre-tokenizer name ("qwen2", "qwen35"), or empty if there is none.
   const std::string& pre_name() const;
 
-  // Renders a conversation with this model's chat template (or options.family_override).
+  // Renders a conversation with this model's chat template (or options.family_override: a
+  // native family).
   std::string render_chat(std::span<const ChatMessage> messages,
                           const ChatOptions& options = {}) const;
+  // Renders a conversation with the chat template (Jinja, as transformers' apply_chat_template:
+  // messages, tools, add_generation_prompt, bos_token, eos_token and the kwargs). Throws
+  // flashrt::Error when there is no template, it does not parse, or it raises for this input.
+  std::string apply_chat_template(const ChatConversation& conversation) const;
+  // This tokenizer with `jinja_source` as its chat template (`--chat-template FILE`).
+  Tokenizer with_chat_template(std::string jinja_source) const;
 
   // Drops the word cache (benchmarks use it to measure cold encoding).
   void clear_cache() const;
 
   struct State;
+  struct ChatTemplate;  // the template's text and its parse
 
  private:
-  explicit Tokenizer(std::shared_ptr<const State> state) : state_(std::move(state)) {}
+  explicit Tokenizer(std::shared_ptr<const State> state);
   std::shared_ptr<const State> state_;
+  std::shared_ptr<const ChatTemplate> chat_;
 };
 
 }  // namespace flashrt
