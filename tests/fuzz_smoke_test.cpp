@@ -581,3 +581,100 @@ TEST(FuzzSmoke, HttpFraming) {
 
 }  // namespace
 }  // namespace flashrt
+
+// Constrained decoding: GBNF grammars and JSON schemas (both arrive in requests).
+#define FLASHRT_FUZZ_ENTRY flashrt_fuzz_grammar_parse
+#include "../fuzz/grammar_parse.cpp"
+#undef FLASHRT_FUZZ_ENTRY
+
+#define FLASHRT_FUZZ_ENTRY flashrt_fuzz_json_schema
+#include "../fuzz/json_schema.cpp"
+#undef FLASHRT_FUZZ_ENTRY
+
+namespace flashrt {
+namespace {
+
+// A corpus's seeds in file-name order (the directory's own order differs between machines).
+std::vector<std::vector<uint8_t>> corpus_seeds(const std::string& target) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(source_dir() + "/fuzz/corpus/" + target))
+    files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  std::vector<std::vector<uint8_t>> seeds;
+  for (const auto& f : files) seeds.push_back(read_bytes(f.string()));
+  return seeds;
+}
+
+// Seeds, their prefixes, byte mutants and (for text) swaps of the syntax's operators.
+int fuzz_text_target(Entry entry, const std::string& name,
+                     const std::vector<std::vector<uint8_t>>& seeds, const char* tokens,
+                     int iterations) {
+  int failures = 0;
+  for (size_t s = 0; s < seeds.size(); ++s) {
+    // Prefixes every few bytes (about 200 of a long seed): cuts inside every kind of token.
+    const size_t step = std::max<size_t>(3, seeds[s].size() / 200);
+    for (size_t len = 0; len <= seeds[s].size(); len += step)
+      if (!run_one(entry, {seeds[s].begin(), seeds[s].begin() + static_cast<ptrdiff_t>(len)},
+                   name + "-prefix-" + std::to_string(s) + "-" + std::to_string(len)))
+        ++failures;
+    Mutator m(0x6b9fu + s);
+    for (int i = 0; i < iterations && failures < 5; ++i) {
+      std::vector<uint8_t> b = seeds[s];
+      if (m.below(2) == 0) {
+        m.mutate_bytes(&b, {});
+      } else {
+        std::string text(b.begin(), b.end());
+        if (name == "json_schema" && m.below(2) == 0) {
+          m.mutate_json(&text);
+        } else {
+          for (size_t k = 0, n = 1 + m.below(3); k < n && !text.empty(); ++k)
+            text[m.below(text.size())] = tokens[m.below(std::strlen(tokens))];
+        }
+        b.assign(text.begin(), text.end());
+      }
+      if (!run_one(entry, b, name + "-" + std::to_string(s) + "-" + std::to_string(i))) ++failures;
+    }
+  }
+  return failures;
+}
+
+TEST(FuzzSmoke, GrammarParse) {
+  const auto seeds = corpus_seeds("grammar_parse");
+  ASSERT_GE(seeds.size(), 5u);
+  EXPECT_EQ(fuzz_text_target(flashrt_fuzz_grammar_parse, "grammar_parse", seeds,
+                             "\"[]()|*+?{},-^\\.:=#\n x09", 600),
+            0);
+}
+
+TEST(FuzzSmoke, JsonSchema) {
+  const auto seeds = corpus_seeds("json_schema");
+  ASSERT_GE(seeds.size(), 5u);
+  EXPECT_EQ(fuzz_text_target(flashrt_fuzz_json_schema, "json_schema", seeds,
+                             "{}[]\",:0123456789-.e#/$tfn", 600),
+            0);
+}
+
+}  // namespace
+}  // namespace flashrt
+
+// Chat templates: untrusted Jinja from model files, parsed and rendered.
+#define FLASHRT_FUZZ_ENTRY flashrt_fuzz_jinja_template
+#include "../fuzz/jinja_template.cpp"
+#undef FLASHRT_FUZZ_ENTRY
+
+namespace flashrt {
+namespace {
+
+// The seeds of fuzz/corpus/jinja_template (popular chat templates and a feature mix), about 200
+// prefixes of each (cut inside tags, strings and blocks), byte mutants, and mutants with
+// Jinja's syntax characters swapped in (whitespace markers, brackets, operators, tag ends).
+TEST(FuzzSmoke, JinjaTemplate) {
+  const std::vector<std::vector<uint8_t>> seeds = corpus_seeds("jinja_template");
+  ASSERT_GE(seeds.size(), 8u);
+  EXPECT_EQ(fuzz_text_target(flashrt_fuzz_jinja_template, "jinja_template", seeds,
+                             "{}%#-+|.()[]'\"~,:=!<>*/ \n\\0123456789", 300),
+            0);
+}
+
+}  // namespace
+}  // namespace flashrt

@@ -1,12 +1,16 @@
 // flashrt run: prefill a prompt and stream a continuation.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "capsule/capsule_file.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "engine/constraint.h"
 #include "engine/speculative.h"
 #include "tokenizer/gguf_vocab.h"
 #include "tokenizer/stream_decoder.h"
@@ -28,7 +32,37 @@ struct RunOptions {
   std::string spec, draft_model;
   int draft_max = 8;
   int64_t draft_vocab = 0;  // --spec mtp: drafts from the first N tokens (0: all)
+  // The output constrained to a JSON Schema (file), any JSON object, or a GBNF grammar (file).
+  std::string json_schema, grammar;
+  bool json = false;
 };
+
+std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  FLASHRT_CHECK(in.good(), "{} {}: cannot read the file", what, path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The constraint the options ask for (null: none). Compiled before the model loads, so a bad
+// schema or grammar is reported at once.
+std::shared_ptr<const ConstraintSpec> constraint_of(const RunOptions& o) {
+  try {
+    if (!o.json_schema.empty()) {
+      const auto text = read_text_file(o.json_schema, "--json-schema");
+      const auto schema = nlohmann::ordered_json::parse(text, nullptr, false);
+      FLASHRT_CHECK(!schema.is_discarded(), "not valid JSON");
+      return constraint_from_json_schema(schema);
+    }
+    if (!o.grammar.empty()) return constraint_from_gbnf(read_text_file(o.grammar, "--grammar"));
+    if (o.json) return constraint_json_object();
+  } catch (const Error& e) {
+    fail("{} {}: {}", o.json_schema.empty() ? "--grammar" : "--json-schema",
+         o.json_schema.empty() ? o.grammar : o.json_schema, e.what());
+  }
+  return nullptr;
+}
 
 // The drafter --spec asks for; the draft model (kept in `draft`) must share the target's
 // vocabulary.
@@ -49,6 +83,10 @@ std::unique_ptr<Drafter> make_drafter(const RunOptions& o, Session& target, Back
 void run(const RunOptions& o) {
   // Ids are checked before the model loads.
   const std::vector<int32_t> given_ids = parse_ids(o.ids), extra_stops = parse_ids(o.stop_ids);
+  const auto constraint_spec = constraint_of(o);
+  FLASHRT_CHECK(!constraint_spec || !o.ignore_eos,
+                "--ignore-eos cannot be combined with a constrained output: it ends at the "
+                "end-of-turn token once complete");
   auto loaded = load(o.m);
   auto& model = loaded.model;
   SessionOptions so = session_options(o.m);
@@ -56,7 +94,7 @@ void run(const RunOptions& o) {
   Session s(*model, *loaded.backend, so);
   // Text in and out needs the model's tokenizer; ids in and --print-ids out do not.
   std::optional<Tokenizer> tok;
-  if (o.ids.empty() && !o.prompt.empty()) {
+  if ((o.ids.empty() && !o.prompt.empty()) || constraint_spec) {  // a mask needs token bytes
     tok = load_tokenizer(o.m.model);
   } else if (!o.print_ids) {
     try {
@@ -122,8 +160,14 @@ void run(const RunOptions& o) {
     std::fflush(stdout);
     return true;
   };
+  std::optional<OutputConstraint> constraint;
+  if (constraint_spec) constraint.emplace(constraint_spec, make_token_masker(*tok, stops));
+  OutputConstraint* c = constraint ? &*constraint : nullptr;
   const auto r =
-      spec ? spec->generate(o.n, p, stops, on_token) : s.generate(o.n, p, stops, on_token);
+      spec ? spec->generate(o.n, p, stops, on_token, c) : s.generate(o.n, p, stops, on_token, c);
+  if (constraint && !constraint->complete())
+    std::fprintf(stderr, "note: the output is incomplete (-n %d reached before the %s ended)\n",
+                 o.n, constraint_spec->kind.c_str());
   if (dec) std::fputs(dec->flush().c_str(), stdout);
   std::printf("\n");
   if (r.finish == FinishReason::kContextFull)
@@ -185,6 +229,16 @@ void register_run(CLI::App& app) {
   cmd->add_option("--draft-max", o->draft_max, "Draft tokens per verify step at most (adaptive)")
       ->check(CLI::Range(1, 16))
       ->capture_default_str();
+  auto* js = cmd->add_option("--json-schema", o->json_schema,
+                             "Constrain the output to JSON valid under this JSON Schema file")
+                 ->check(CLI::ExistingFile);
+  auto* gr = cmd->add_option("--grammar", o->grammar,
+                             "Constrain the output to this GBNF grammar file (llama.cpp syntax)")
+                 ->check(CLI::ExistingFile)
+                 ->excludes(js);
+  cmd->add_flag("--json", o->json, "Constrain the output to one JSON object")
+      ->excludes(js)
+      ->excludes(gr);
   cmd->callback([o] { run(*o); });
 }
 

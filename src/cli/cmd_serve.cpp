@@ -20,6 +20,7 @@ struct ServeOptions {
   server::ServerOptions s;
   int64_t cache_mb = 256;
   bool mtp = false;
+  std::string chat_template;
 };
 
 void serve(ServeOptions o) {
@@ -32,7 +33,7 @@ void serve(ServeOptions o) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   auto loaded = load(o.m);
-  Tokenizer tok = load_tokenizer(o.m.model);
+  Tokenizer tok = load_chat_tokenizer(o.m.model, o.chat_template, &o.s.chat_family);
   o.s.scheduler.session = session_options(o.m);
   o.s.scheduler.session.mtp = o.mtp;
   o.s.scheduler.cache_bytes = static_cast<size_t>(std::max<int64_t>(o.cache_mb, 0)) << 20;
@@ -97,6 +98,7 @@ void register_serve(CLI::App& app) {
   cmd->add_flag("--mtp", o->mtp,
                 "Run the model's MTP head in every slot (about a decoder layer more per token), "
                 "so requests may ask for \"speculative\": \"mtp\"");
+  cmd->add_option("--chat-template", o->chat_template, kChatTemplateHelp);
   cmd->add_option("--model-name", o->s.model_name,
                   "Model id reported by /v1/models (default: the file name)");
   cmd->callback([o] { serve(*o); });

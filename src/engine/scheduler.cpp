@@ -85,7 +85,8 @@ struct Scheduler::Job {
   std::unique_ptr<Drafter> drafter;
   std::unique_ptr<SpeculativeDecoder> decoder;
   uint64_t bound = 0;
-  bool preempted = false;  // suspended once to give its slot to a waiting run
+  std::optional<OutputConstraint> constraint;  // spec.constraint's state, from the first token
+  bool preempted = false;                      // suspended once to give its slot to a waiting run
   size_t chunk_end = 0;
   std::vector<int32_t> fed_ids;  // what the step feeds (StepInput::ids points here)
   StepInput in{};
@@ -720,6 +721,7 @@ void Scheduler::plan_verify(Sequence& s, Job& j) {
     j.decoder->begin();
     j.bound = s.binds;
   }
+  j.decoder->set_constraint(constraint_of(j));
   // At most what the run may still emit after the target's own token.
   const int64_t left = j.spec.max_tokens - j.result.completion_tokens;
   j.decoder->propose(j.spec.params, static_cast<int>(std::min<int64_t>(left - 1, 16)));
@@ -741,6 +743,19 @@ bool Scheduler::after_verify(Sequence& s, Job& j, double step_ms) {
   note_tokens(s);
   if (ended) finish_run(s, j, ended);
   return ended != nullptr;
+}
+
+OutputConstraint* Scheduler::constraint_of(Job& j) {
+  if (!j.spec.constraint) return nullptr;
+  if (!j.constraint) {  // from the run's first sampled token on
+    if (!masker_) {
+      std::vector<int32_t> ends = tok_.stop_ids();
+      ends.insert(ends.end(), model_.cfg.eos_ids.begin(), model_.cfg.eos_ids.end());
+      masker_ = make_token_masker(tok_, ends);
+    }
+    j.constraint.emplace(j.spec.constraint, masker_);
+  }
+  return &*j.constraint;
 }
 
 bool Scheduler::after_step(Sequence& s, Job& j) {
@@ -765,7 +780,8 @@ bool Scheduler::after_step(Sequence& s, Job& j) {
   } else if (j.work == Job::Work::kDecodeFeed) {
     ses.step_done(j.in, /*sampling=*/true);
   }
-  const int32_t t = ses.sample(sp.params);  // leaves the logits as they were
+  // Leaves the logits as they were.
+  const int32_t t = ses.sample(sp.params, constraint_of(j));
   std::optional<TokenLogprob> lp;
   if (sp.logprobs >= 0) lp = token_logprob(ses.logits(), t, sp.logprobs);
   if (const char* ended = emit_token(s, j, t, std::move(lp))) {

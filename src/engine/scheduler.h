@@ -76,6 +76,9 @@ struct RunSpec {
   // sequence's verify rows join the round's step with the other sequences' rows.
   std::string speculative;
   int draft_max = 8;
+  // Output constrained to a grammar (JSON schema, JSON object, GBNF) from the first generated
+  // token on; stop_ids are allowed once the output is complete.
+  std::shared_ptr<const ConstraintSpec> constraint;
   Clock::time_point received = Clock::now();
 };
 
@@ -166,6 +169,8 @@ class Scheduler {
   void plan_verify(Sequence& s, Job& j);
   bool after_verify(Sequence& s, Job& j, double step_ms);
   void finish_run(Sequence& s, Job& j, const char* reason);
+  // The run's output constraint state (made on first use), or null for an unconstrained run.
+  OutputConstraint* constraint_of(Job& j);
   void job_failed(Job& j, const ErrorInfo& e);
   void job_over(Sequence& s, Job& j);
   bool acquire_slot(const std::shared_ptr<Sequence>& s);
@@ -193,6 +198,7 @@ class Scheduler {
   std::list<std::shared_ptr<Sequence>> ring_;      // sequences with work, in service order
   std::vector<std::shared_ptr<Sequence>> forked_;  // spawned in this round: join the next one
   PrefixCache cache_;
+  std::shared_ptr<TokenMasker> masker_;  // the vocabulary's, made for the first constrained run
   uint64_t tick_ = 0;
   double step_ms_ = 0;  // the last step's time (adaptive k of speculative runs)
 

@@ -280,36 +280,37 @@ std::vector<int32_t> Session::tokens() const {
   return t;
 }
 
-int32_t Session::next_token(const SamplerParams& p) {
+int32_t Session::next_token(const SamplerParams& p, OutputConstraint* constraint) {
   // The pending token is fed first; sample() below then overwrites meta.pending.
   if (pending_ >= 0) {
     const int32_t fed = pending_;
     feed({&fed, 1}, /*pending_first=*/false);
     pending_ = -1;
   }
-  return sample(p);
+  return sample(p, constraint);
 }
 
 // Samples from the pending logits and makes the token pending (in the arena and the mirror).
-int32_t Session::sample(const SamplerParams& p) {
+int32_t Session::sample(const SamplerParams& p, OutputConstraint* constraint) {
   FLASHRT_CHECK(pos_ > 0, "no logits yet: nothing has been fed to this session");
   FLASHRT_CHECK(pending_ < 0, "internal: sampling with a token pending");
   try {
-    return sample_pending(p);
+    return sample_pending(p, constraint);
   } catch (...) {
     set_pending(-1);  // a token already fed (step_done) must not stay in meta.pending
     throw;
   }
 }
 
-int32_t Session::sample_pending(const SamplerParams& p) {
-  if (p.is_greedy() && p.logit_bias.empty() && !p.uses_recent()) {
+int32_t Session::sample_pending(const SamplerParams& p, OutputConstraint* constraint) {
+  if (!constraint && p.is_greedy() && p.logit_bias.empty() && !p.uses_recent()) {
     // Plain greedy needs no host copy of the logits; the backend writes the token into the slot.
     pending_ = be_.argmax(arena_->region_as<float>(regions::kLogits), model_.cfg.vocab,
                           arena_->region_as<int32_t>(regions::kPending));
     return pending_;
   }
-  const std::vector<float> l = logits();
+  std::vector<float> l = logits();
+  if (constraint) constraint->mask(l);  // before penalties and temperature, as bias would be
   std::vector<int32_t> recent;
   if (p.uses_recent()) {
     const int64_t n = p.repeat_last_n < 0 ? pos_ : std::min<int64_t>(pos_, p.repeat_last_n);
@@ -319,6 +320,7 @@ int32_t Session::sample_pending(const SamplerParams& p) {
   }
   RngState rng = rng_;
   const int32_t t = sample_token(l, recent, p, rng);
+  if (constraint) constraint->accept(t);
   be_.to_device(arena_->region(regions::kRng), &rng, sizeof rng);
   rng_ = rng;
   set_pending(t);
@@ -327,7 +329,8 @@ int32_t Session::sample_pending(const SamplerParams& p) {
 
 GenerateResult Session::generate(int max_new, const SamplerParams& p,
                                  std::span<const int32_t> stop_ids,
-                                 const std::function<bool(int32_t)>& on_token) {
+                                 const std::function<bool(int32_t)>& on_token,
+                                 OutputConstraint* constraint) {
   GenerateResult r;
   for (int i = 0; i < max_new; ++i) {
     // A pending token needs one more position before the next can be sampled.
@@ -335,7 +338,7 @@ GenerateResult Session::generate(int max_new, const SamplerParams& p,
       r.finish = FinishReason::kContextFull;
       return r;
     }
-    const int32_t t = next_token(p);
+    const int32_t t = next_token(p, constraint);
     r.tokens.push_back(t);
     if (on_token && !on_token(t)) {
       r.finish = FinishReason::kCancelled;

@@ -12,6 +12,7 @@
 
 #include "backends/backend.h"
 #include "capsule/capsule.h"
+#include "engine/constraint.h"
 #include "engine/sampler.h"
 #include "engine/step_runner.h"
 #include "models/model.h"
@@ -71,11 +72,13 @@ class Session {
   std::vector<float> logits() const;
   // Samples the next token from the pending logits (feeding a pending token first); the new token
   // becomes pending.
-  int32_t next_token(const SamplerParams& p);
+  // With `constraint`, only tokens it allows can be drawn, and the drawn one advances it.
+  int32_t next_token(const SamplerParams& p, OutputConstraint* constraint = nullptr);
   // Decodes up to max_new tokens; stops after a token in `stop_ids` (included in the result), or
   // when on_token returns false.
   GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
-                          const std::function<bool(int32_t)>& on_token = nullptr);
+                          const std::function<bool(int32_t)>& on_token = nullptr,
+                          OutputConstraint* constraint = nullptr);
 
   // ---- steps run outside the session: the scheduler advances several sessions in one step of
   // its own StepRunner (continuous batching) ----
@@ -88,7 +91,7 @@ class Session {
   void step_done(const StepInput& in, bool sampling);
   // Samples the next token from the logits of the last fed token; it becomes pending. (next_token
   // is "feed the pending token, then sample".)
-  int32_t sample(const SamplerParams& p);
+  int32_t sample(const SamplerParams& p, OutputConstraint* constraint = nullptr);
 
   // ---- speculative decoding (engine/speculative.h) ----
   // Feeds `ids` (after any pending token) in one step with the GDN evaluated token by token, so
@@ -153,7 +156,7 @@ class Session {
   // is the pending token, cleared once its step has run; otherwise meta.pending is left alone.
   void feed(std::span<const int32_t> ids, bool pending_first);
   void run(std::span<const int32_t> ids, float* all_logits);
-  int32_t sample_pending(const SamplerParams& p);
+  int32_t sample_pending(const SamplerParams& p, OutputConstraint* constraint);
   void set_pending(int32_t id);
   void check_feed(std::span<const int32_t> ids) const;
   // The boundary at `pos` tokens (rows before it already written), `logits` (backend memory, or

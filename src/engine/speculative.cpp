@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <optional>
 
 #include "core/error.h"
 
@@ -234,8 +235,10 @@ void SpeculativeDecoder::observe(int k, int accepted) {
 
 GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
                                             std::span<const int32_t> stop_ids,
-                                            const std::function<bool(int32_t)>& on_token) {
+                                            const std::function<bool(int32_t)>& on_token,
+                                            OutputConstraint* constraint) {
   GenerateResult r;
+  set_constraint(constraint);
   begin();
   // Emits a token; false when generation ends at it (a stop token, or the caller cancelled).
   auto emit = [&](int32_t t) {
@@ -252,7 +255,7 @@ GenerateResult SpeculativeDecoder::generate(int max_new, const SamplerParams& p,
   };
   if (max_new <= 0) return r;
   if (s_.pending() < 0) {  // the first token comes from the prompt's logits, as in generate()
-    const int32_t t = s_.next_token(p);
+    const int32_t t = s_.next_token(p, constraint_);
     context_.push_back(t);
     if (!emit(t)) return r;
   }
@@ -320,6 +323,12 @@ const Draft& SpeculativeDecoder::propose(const SamplerParams& p, int room_in) {
         draft_ms_per_token_ > 0 ? 0.8 * draft_ms_per_token_ + 0.2 * ms / k : ms / k;
   }
   if (draft_.tokens.size() > static_cast<size_t>(k)) draft_.tokens.resize(static_cast<size_t>(k));
+  if (constraint_) {  // a draft the grammar forbids would be rejected: do not verify it
+    OutputConstraint c = constraint_->fork();
+    size_t ok = 0;
+    while (ok < draft_.tokens.size() && c.allows(draft_.tokens[ok])) c.accept(draft_.tokens[ok++]);
+    draft_.tokens.resize(ok);
+  }
   for (int32_t t : draft_.tokens)
     FLASHRT_CHECK(t >= 0 && t < V, "the {} drafter proposed token {}, outside 0..{}",
                   drafter_.name(), t, V - 1);
@@ -355,7 +364,8 @@ const std::vector<int32_t>& SpeculativeDecoder::accept(const SamplerParams& p, d
   const Draft& d = draft_;
   const int k = static_cast<int>(d.tokens.size());
   const float* logits = reinterpret_cast<const float*>(logits_.get());
-  const bool plain_greedy = p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
+  const bool plain_greedy =
+      !constraint_ && p.is_greedy() && p.logit_bias.empty() && !p.uses_recent();
   if (!plain_greedy) {
     host_logits_.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(V));
     be.to_host(host_logits_.data(), logits, host_logits_.size() * sizeof(float));
@@ -363,9 +373,20 @@ const std::vector<int32_t>& SpeculativeDecoder::accept(const SamplerParams& p, d
   // `recent` for penalties: the boundary, then the drafts accepted so far.
   std::vector<int32_t> recent;
   if (p.uses_recent()) recent = context_;
+  // Row i's logits; under a constraint masked at the state after drafts 0..i-1 (`cs`, advanced
+  // below as drafts are accepted).
+  std::optional<OutputConstraint> cs;
+  if (constraint_) cs.emplace(constraint_->fork());
   auto row = [&](int i) {
-    return std::span<const float>(host_logits_.data() + static_cast<size_t>(i) * V,
-                                  static_cast<size_t>(V));
+    const std::span<const float> r(host_logits_.data() + static_cast<size_t>(i) * V,
+                                   static_cast<size_t>(V));
+    if (!cs) return r;
+    masked_.assign(r.begin(), r.end());
+    cs->mask(masked_);
+    return std::span<const float>(masked_);
+  };
+  auto advance = [&](int32_t t) {
+    if (cs) cs->accept(t);
   };
   int a = 0;
   int32_t next = -1;
@@ -377,6 +398,7 @@ const std::vector<int32_t>& SpeculativeDecoder::accept(const SamplerParams& p, d
         next = t;
         break;
       }
+      advance(t);
       if (p.uses_recent()) recent.push_back(t);
     }
   } else {
@@ -390,6 +412,7 @@ const std::vector<int32_t>& SpeculativeDecoder::accept(const SamplerParams& p, d
       const double px = pd.prob(x);
       const double qx = d.dists.empty() ? 1.0 : d.dists[static_cast<size_t>(a)].prob(x);
       if (qx > 0 && rng_uniform(rng_) * qx < px) {  // accept with probability min(1, p/q)
+        advance(x);
         if (p.uses_recent()) recent.push_back(x);
         continue;
       }
@@ -443,6 +466,8 @@ void SpeculativeDecoder::commit(size_t n) {
   }
   stats_.k_history.push_back(k);
   context_.insert(context_.end(), out_.begin(), out_.begin() + static_cast<ptrdiff_t>(n));
+  if (constraint_)
+    for (size_t i = 0; i < n; ++i) constraint_->accept(out_[i]);
   if (a == k) {  // every row fed is the boundary's
     s_.set_pending(next, rng_);
   } else if (ck_) {

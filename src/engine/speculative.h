@@ -168,8 +168,13 @@ class SpeculativeDecoder {
  public:
   SpeculativeDecoder(Session& target, Drafter& drafter, SpecOptions opt = {});
   GenerateResult generate(int max_new, const SamplerParams& p, std::span<const int32_t> stop_ids,
-                          const std::function<bool(int32_t)>& on_token = nullptr);
+                          const std::function<bool(int32_t)>& on_token = nullptr,
+                          OutputConstraint* constraint = nullptr);
   const SpecStats& stats() const { return stats_; }
+  // Speculation under an output constraint (engine/constraint.h), or none (null): drafts are cut
+  // at the first token the grammar forbids, every row's logits are masked at the state after the
+  // drafts before it, and commit() advances the constraint by the tokens kept. Not owned.
+  void set_constraint(OutputConstraint* c) { constraint_ = c; }
 
   // ---- one verify step at a time, for a caller that runs the target's steps itself (the
   // scheduler: a sequence's verify rows join the step it shares with other sequences) ----
@@ -208,6 +213,8 @@ class SpeculativeDecoder {
   std::vector<float> host_logits_;
   std::vector<double> dense_q_;   // a draft distribution over the vocabulary, for the residual
   std::vector<int32_t> context_;  // the target's boundary tokens (host mirror)
+  OutputConstraint* constraint_ = nullptr;
+  std::vector<float> masked_;  // a row's logits under the constraint (scratch)
   // The step in flight: its drafts, where it started, the tokens it yields, the RNG after them.
   Draft draft_;
   int64_t p0_ = 0;

@@ -1,5 +1,6 @@
 #include "server/requests.h"
 
+#include <cctype>
 #include <limits>
 
 #include "server/api_error.h"
@@ -64,7 +65,85 @@ std::string message_content(const nlohmann::json& m, const std::string& where) {
   return text;
 }
 
+// The value at `key` of the ordered body when there is one (same content, the client's key order).
+nlohmann::ordered_json ordered_field(const Fields& f, const nlohmann::ordered_json* ordered,
+                                     const char* key) {
+  if (ordered && ordered->is_object()) {
+    const auto it = ordered->find(key);
+    if (it != ordered->end()) return *it;
+  }
+  const auto* v = f.get(key);
+  return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json();
+}
+
+// OpenAI's function names: letters, digits, underscores and dashes, at most 64.
+bool valid_function_name(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  return true;
+}
+
 }  // namespace
+
+SamplingRequest::Constraint parse_constraint(const Fields& f,
+                                             const nlohmann::ordered_json* ordered) {
+  SamplingRequest::Constraint c;
+  if (const auto* rf = f.get("response_format")) {
+    if (!rf->is_object())
+      bad_request("response_format", "invalid_type", "'response_format' must be an object");
+    const Fields rff(*rf, "response_format");
+    const auto type = rff.str("type");
+    if (!type)
+      bad_request("response_format.type", "missing_field", "'response_format.type' is required");
+    if (*type == "json_object") {
+      c.kind = "json_object";
+    } else if (*type == "json_schema") {
+      const auto* js = rff.get("json_schema");
+      if (!js || !js->is_object())
+        bad_request("response_format.json_schema", "missing_field",
+                    "'response_format.json_schema' must be an object with 'schema'");
+      const nlohmann::ordered_json ojs = ordered_field(rff, nullptr, "json_schema");
+      nlohmann::ordered_json schema;
+      if (ordered && ordered->contains("response_format") &&
+          (*ordered)["response_format"].contains("json_schema"))
+        schema =
+            (*ordered)["response_format"]["json_schema"].value("schema", nlohmann::ordered_json());
+      else
+        schema = ojs.value("schema", nlohmann::ordered_json());
+      if (!schema.is_object() && !schema.is_boolean())
+        bad_request("response_format.json_schema.schema", "missing_field",
+                    "'response_format.json_schema.schema' must be a JSON Schema object");
+      c.kind = "json_schema";
+      c.schema = std::move(schema);
+    } else if (*type != "text") {
+      bad_request("response_format.type", "invalid_value",
+                  "'response_format.type' must be text, json_object or json_schema (got '{}')",
+                  *type);
+    }
+    c.param = "response_format";
+  }
+  if (const auto g = f.str("grammar")) {
+    if (!c.kind.empty())
+      bad_request("grammar", "invalid_value", "give 'grammar' or 'response_format', not both");
+    c.kind = "grammar";
+    c.grammar = *g;
+    c.param = "grammar";
+  } else if (f.has("grammar")) {
+    bad_request("grammar", "invalid_type", "'grammar' must be a string (GBNF)");
+  }
+  if (const auto* js = f.get("json_schema")) {  // llama.cpp server's shorthand
+    if (!c.kind.empty())
+      bad_request("json_schema", "invalid_value",
+                  "give one of 'json_schema', 'grammar' or 'response_format'");
+    if (!js->is_object())
+      bad_request("json_schema", "invalid_type", "'json_schema' must be a JSON Schema object");
+    c.kind = "json_schema";
+    c.schema = ordered_field(f, ordered, "json_schema");
+    c.param = "json_schema";
+  }
+  return c;
+}
 
 SamplingRequest parse_sampling(const Fields& f, int32_t vocab) {
   SamplingRequest s;
@@ -162,7 +241,8 @@ int parse_n(const Fields& f) {
 
 }  // namespace
 
-CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab) {
+CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab,
+                                           const nlohmann::ordered_json* ordered) {
   Fields f(body);
   CompletionRequest r;
   r.model = f.str("model").value_or("");
@@ -193,6 +273,7 @@ CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t v
   if (auto suffix = f.str("suffix"); suffix && !suffix->empty())
     bad_request("suffix", "unsupported_parameter", "'suffix' is not supported");
   r.s = parse_sampling(f, vocab);
+  r.s.constraint = parse_constraint(f, ordered);
   r.s.n = parse_n(f);
   // The legacy API's logprobs: how many alternatives to list per token (0: only the token's own).
   if (const auto* lp = f.get("logprobs"); lp && !(lp->is_boolean() && !lp->get<bool>()))
@@ -230,18 +311,104 @@ std::vector<ChatMessage> parse_messages(const Fields& f, const char* key, bool r
   return out;
 }
 
-ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab) {
+ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab,
+                               const nlohmann::ordered_json* ordered) {
   Fields f(body);
   ChatRequest r;
   r.model = f.str("model").value_or("");
   r.messages = parse_messages(f, "messages", /*required=*/true);
+  // The template's view of the same messages, in the client's key order.
+  const nlohmann::ordered_json msgs = ordered_field(f, ordered, "messages");
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    nlohmann::ordered_json m;
+    try {
+      m = template_message(msgs[i], where);
+    } catch (const Error& e) {
+      bad_request(where, "invalid_value", "{}", e.what());
+    }
+    if (m["role"] == "developer") m["role"] = "system";
+    if (m.contains("content") && m["content"].is_array()) m["content"] = r.messages[i].content;
+    r.conversation.messages.push_back(std::move(m));
+  }
   if (const auto* kw = f.get("chat_template_kwargs")) {
     if (!kw->is_object())
       bad_request("chat_template_kwargs", "invalid_type",
                   "'chat_template_kwargs' must be an object");
     r.enable_thinking = Fields(*kw, "chat_template_kwargs").boolean("enable_thinking");
+    const nlohmann::ordered_json kwargs = ordered_field(f, ordered, "chat_template_kwargs");
+    for (const auto& [k, v] : kwargs.items()) r.conversation.kwargs[k] = v;
   }
+  // tools: [{"type": "function", "function": {"name", "description", "parameters"}}]
+  if (const auto* tools = f.get("tools")) {
+    if (!tools->is_array())
+      bad_request("tools", "invalid_type", "'tools' must be an array of tool objects");
+    if (tools->size() > 128) bad_request("tools", "invalid_value", "'tools' holds more than 128");
+    for (size_t i = 0; i < tools->size(); ++i) {
+      const std::string where = "tools[" + std::to_string(i) + "]";
+      const auto& t = (*tools)[i];
+      if (!t.is_object()) bad_request(where, "invalid_type", "'{}' must be an object", where);
+      const Fields tf(t, where);
+      if (tf.str("type").value_or("") != "function")
+        bad_request(where + ".type", "invalid_value", "'{}.type' must be \"function\"", where);
+      const auto* fn = tf.get("function");
+      if (!fn || !fn->is_object())
+        bad_request(where + ".function", "missing_field", "'{}.function' must be an object", where);
+      const Fields ff(*fn, where + ".function");
+      const auto name = ff.str("name");
+      if (!name || !valid_function_name(*name))
+        bad_request(where + ".function.name", "invalid_value",
+                    "'{}.function.name' must be 1-64 letters, digits, underscores or dashes",
+                    where);
+      if (const auto* p = ff.get("parameters"); p && !p->is_object())
+        bad_request(where + ".function.parameters", "invalid_type",
+                    "'{}.function.parameters' must be a JSON Schema object", where);
+    }
+    r.conversation.tools = ordered_field(f, ordered, "tools");
+    if (r.conversation.tools.empty()) r.conversation.tools = nullptr;
+  }
+  if (const auto* tc = f.get("tool_choice")) {
+    if (tc->is_string()) {
+      r.tool_choice.mode = tc->get<std::string>();
+      if (r.tool_choice.mode != "none" && r.tool_choice.mode != "auto" &&
+          r.tool_choice.mode != "required")
+        bad_request("tool_choice", "invalid_value",
+                    "'tool_choice' must be none, auto, required or {{\"type\": \"function\", "
+                    "\"function\": {{\"name\": ...}}}} (got '{}')",
+                    r.tool_choice.mode);
+    } else if (tc->is_object()) {
+      const Fields tf(*tc, "tool_choice");
+      const auto* fn = tf.get("function");
+      const auto name = fn && fn->is_object() ? Fields(*fn).str("name") : std::nullopt;
+      if (!name)
+        bad_request("tool_choice.function.name", "missing_field",
+                    "'tool_choice.function.name' is required");
+      r.tool_choice = {"function", *name};
+    } else {
+      bad_request("tool_choice", "invalid_type", "'tool_choice' must be a string or an object");
+    }
+    if (r.tool_choice.mode == "required" || r.tool_choice.mode == "function") {
+      if (!r.has_tools())
+        bad_request("tool_choice", "invalid_value", "'tool_choice' {} needs 'tools'",
+                    r.tool_choice.mode);
+      if (r.tool_choice.mode == "function") {
+        bool found = false;
+        for (const auto& t : r.conversation.tools)
+          found = found || t["function"]["name"] == r.tool_choice.name;
+        if (!found)
+          bad_request("tool_choice.function.name", "invalid_value",
+                      "'tool_choice' names '{}', which is not in 'tools'", r.tool_choice.name);
+      }
+    }
+  }
+  r.parallel_tool_calls = f.boolean("parallel_tool_calls").value_or(true);
   r.s = parse_sampling(f, vocab);
+  r.s.constraint = parse_constraint(f, ordered);
+  if (!r.s.constraint.kind.empty() &&
+      (r.tool_choice.mode == "required" || r.tool_choice.mode == "function"))
+    bad_request(r.s.constraint.param.c_str(), "invalid_value",
+                "'{}' cannot be combined with tool_choice {} (the call has its own grammar)",
+                r.s.constraint.param, r.tool_choice.mode);
   r.s.n = parse_n(f);
   const bool logprobs = f.boolean("logprobs").value_or(false);
   const auto top = f.integer("top_logprobs", 0, kMaxTopLogprobs);
@@ -274,10 +441,12 @@ CreateSessionRequest parse_create_session(const nlohmann::json& body, int32_t vo
   return r;
 }
 
-GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab) {
+GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab,
+                               const nlohmann::ordered_json* ordered) {
   GenerateRequest r;
   const Fields f(body);
   r.s = parse_sampling(f, vocab);
+  r.s.constraint = parse_constraint(f, ordered);
   // A session is one sequence: several continuations are forks (POST /v1/sessions/{id}/fork).
   if (auto n = f.integer("n", 1, kMaxChoices); n && *n != 1)
     bad_request("n", "unsupported_value",

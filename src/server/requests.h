@@ -36,8 +36,20 @@ struct SamplingRequest {
   // draft_max drafts per step.
   std::string speculative;
   int draft_max = 8;
+  // The output constraint: OpenAI's response_format ("json_object", "json_schema" with `schema`)
+  // or flashrt's "grammar" (GBNF `grammar`); "" for none. `param` names the field for errors.
+  struct Constraint {
+    std::string kind;
+    nlohmann::ordered_json schema;
+    std::string grammar;
+    std::string param;
+  } constraint;
 };
 SamplingRequest parse_sampling(const Fields& f, int32_t vocab);
+// response_format and grammar of a request body; `ordered` is the same body parsed with its key
+// order (a schema's properties are generated in the order written), or null.
+SamplingRequest::Constraint parse_constraint(const Fields& f,
+                                             const nlohmann::ordered_json* ordered);
 
 struct PromptInput {
   std::string text;
@@ -51,15 +63,29 @@ struct CompletionRequest {
   bool echo = false;
   SamplingRequest s;
 };
-CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab);
+CompletionRequest parse_completion_request(const nlohmann::json& body, int32_t vocab,
+                                           const nlohmann::ordered_json* ordered = nullptr);
+
+struct ToolChoice {
+  std::string mode = "auto";  // "none" | "auto" | "required" | "function"
+  std::string name;           // mode "function": the function that must be called
+};
 
 struct ChatRequest {
   std::string model;
   std::vector<ChatMessage> messages;
+  // The messages as the chat template takes them (tool calls, tool results), the tools (OpenAI
+  // tool objects, checked) and chat_template_kwargs, in the order the client wrote them.
+  ChatConversation conversation;
   std::optional<bool> enable_thinking;  // chat_template_kwargs.enable_thinking
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;
   SamplingRequest s;
+  bool has_tools() const { return conversation.tools.is_array() && !conversation.tools.empty(); }
 };
-ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab);
+// `ordered`: the same body parsed with its key order (null: the order of `body`).
+ChatRequest parse_chat_request(const nlohmann::json& body, int32_t vocab,
+                               const nlohmann::ordered_json* ordered = nullptr);
 std::vector<ChatMessage> parse_messages(const Fields& f, const char* key, bool required);
 
 // What a session is fed: text, token ids, or chat messages rendered with the model's template
@@ -83,7 +109,8 @@ CreateSessionRequest parse_create_session(const nlohmann::json& body, int32_t vo
 struct GenerateRequest {
   SamplingRequest s;  // max_tokens defaults to 256
 };
-GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab);
+GenerateRequest parse_generate(const nlohmann::json& body, int32_t vocab,
+                               const nlohmann::ordered_json* ordered = nullptr);
 
 struct RestoreRequest {
   std::string capsule;

@@ -67,7 +67,9 @@ std::vector<TokenLogprob> chunk_logprobs(const std::vector<StreamChunk>& chunks)
 
 void completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const auto received = Clock::now();
-  const CompletionRequest r = parse_completion_request(parse_body(req.body), ctx.vocab());
+  const json body = parse_body(req.body);
+  const auto ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  const CompletionRequest r = parse_completion_request(body, ctx.vocab(), &ordered);
   const std::vector<int32_t> ids =
       r.prompt.is_ids ? r.prompt.ids : ctx.encode(r.prompt.text, "prompt");
   check_prompt(ctx, ids, "prompt");
@@ -151,29 +153,57 @@ void completions(ServerContext& ctx, const httplib::Request& req, httplib::Respo
       });
 }
 
+// The tools a required call may use: all of them, or the one tool_choice names.
+nlohmann::ordered_json callable_tools(const ChatRequest& r) {
+  if (r.tool_choice.mode != "function") return r.conversation.tools;
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& t : r.conversation.tools)
+    if (t["function"]["name"] == r.tool_choice.name) out.push_back(t);
+  return out;
+}
+
+json tool_call_json(const ParsedToolCall& c, size_t index, bool with_index) {
+  json j = {{"id", "call_" + random_hex(12)},
+            {"type", "function"},
+            {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+  if (with_index) j["index"] = index;
+  return j;
+}
+
 void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
   const auto received = Clock::now();
-  const ChatRequest r = parse_chat_request(parse_body(req.body), ctx.vocab());
-  ChatOptions copt;
-  if (r.enable_thinking) copt.enable_thinking = *r.enable_thinking;
-  std::string text;
-  try {
-    text = ctx.tok.render_chat(r.messages, copt);
-  } catch (const Error& e) {
-    throw ApiError(400, e.what(), "messages", "invalid_messages");
+  const json body = parse_body(req.body);
+  const auto ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  ChatRequest r = parse_chat_request(body, ctx.vocab(), &ordered);
+  // tool_choice "none": the model is not offered the tools at all.
+  const bool tools_on = r.has_tools() && r.tool_choice.mode != "none";
+  if (!tools_on) r.conversation.tools = nullptr;
+  const ToolCallFormat& format = ctx.tool_call_format();
+  if (tools_on && (r.tool_choice.mode == "required" || r.tool_choice.mode == "function")) {
+    r.s.constraint.kind = "grammar";
+    r.s.constraint.param = "tool_choice";
+    try {
+      r.s.constraint.grammar = format.grammar(
+          callable_tools(r), r.parallel_tool_calls && r.tool_choice.mode != "function");
+    } catch (const Error& e) {
+      throw ApiError(400, e.what(), "tools", "invalid_schema");
+    }
   }
+  ChatConversation conv = r.conversation;
+  conv.add_generation_prompt = true;
+  const std::string text = ctx.render_chat(conv, "messages");
   const std::vector<int32_t> ids = ctx.encode(text, "messages");
   check_prompt(ctx, ids, "messages");
   RunSpec spec = ctx.run_spec(r.s, ctx.scheduler->max_ctx(), received);
   if (!spec.seed) spec.seed = std::random_device{}();
   // The history before the last message is what the next turn of this conversation shares, and
   // the boundary after the reply is where that turn continues: cache both.
-  if (r.messages.size() >= 2) {
-    ChatOptions hopt = copt;
-    hopt.add_generation_prompt = false;
+  if (conv.messages.size() >= 2) {
+    ChatConversation hist_conv = conv;
+    hist_conv.messages.erase(hist_conv.messages.end() - 1);
+    hist_conv.add_generation_prompt = false;
     try {
-      const auto hist = ctx.tok.encode(ctx.tok.render_chat(
-          std::span<const ChatMessage>(r.messages).first(r.messages.size() - 1), hopt));
+      const auto hist = ctx.tok.encode(ctx.render_chat(hist_conv, "messages"));
       if (!hist.empty() && hist.size() < ids.size() &&
           std::equal(hist.begin(), hist.end(), ids.begin()))
         spec.cache_points.push_back(hist.size());
@@ -196,15 +226,36 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
                 {"system_fingerprint", fingerprint_tag(ctx)},
                 {"choices", std::move(choices)}};
   };
+  // A run that called tools ends with finish_reason "tool_calls", as OpenAI's do.
+  auto finish_of = [](const RunResult& out, bool called) -> json {
+    return called && out.finish_reason == "stop" ? json("tool_calls") : json(out.finish_reason);
+  };
   if (!r.s.stream) {
     const std::vector<RunResult> outs = wait_results(ctx, streams);
     json choices = json::array();
-    for (size_t i = 0; i < outs.size(); ++i)
+    for (size_t i = 0; i < outs.size(); ++i) {
+      json message = {{"role", "assistant"}, {"content", outs[i].text}};
+      bool called = false;
+      if (tools_on) {
+        std::string content;
+        std::vector<ParsedToolCall> calls;
+        auto reader = format.reader();
+        reader->feed(outs[i].text, content, calls);
+        reader->finish(content, calls);
+        if (!calls.empty()) {
+          called = true;
+          message["content"] = content.empty() ? json(nullptr) : json(content);
+          message["tool_calls"] = json::array();
+          for (size_t k = 0; k < calls.size(); ++k)
+            message["tool_calls"].push_back(tool_call_json(calls[k], k, false));
+        }
+      }
       choices.push_back(
           {{"index", i},
-           {"message", {{"role", "assistant"}, {"content", outs[i].text}}},
+           {"message", std::move(message)},
            {"logprobs", logprobs ? chat_logprobs(ctx.tok, outs[i].logprobs) : json(nullptr)},
-           {"finish_reason", outs[i].finish_reason}});
+           {"finish_reason", finish_of(outs[i], called)}});
+    }
     json j = envelope("chat.completion", std::move(choices));
     j["usage"] = usage_json(outs);
     send_json(res, j);
@@ -216,11 +267,31 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
                                                            {"logprobs", std::move(lp)},
                                                            {"finish_reason", std::move(finish)}}}));
   };
-  auto opened = std::make_shared<std::vector<bool>>(streams.size(), false);
-  auto open = [opened, delta](size_t i, std::vector<json>& ev) {
-    if ((*opened)[i]) return;
-    (*opened)[i] = true;  // OpenAI's first chunk of a choice carries the role
+  // Per choice: whether its first chunk (the role) went out, its tool-call reader, calls so far.
+  struct ChoiceState {
+    bool opened = false;
+    std::unique_ptr<ToolCallReader> reader;
+    size_t calls = 0;
+  };
+  auto states = std::make_shared<std::vector<ChoiceState>>(streams.size());
+  if (tools_on)
+    for (auto& st : *states) st.reader = format.reader();
+  auto open = [states, delta](size_t i, std::vector<json>& ev) {
+    if ((*states)[i].opened) return;
+    (*states)[i].opened = true;  // OpenAI's first chunk of a choice carries the role
     ev.push_back(delta(i, {{"role", "assistant"}, {"content", ""}}, nullptr, nullptr));
+  };
+  // Content and completed calls as deltas (a call goes out whole, as one tool_calls entry).
+  auto text_events = [states, delta](size_t i, std::string content,
+                                     std::vector<ParsedToolCall>& calls, json lp,
+                                     std::vector<json>& ev) {
+    if (!content.empty() || !lp.is_null())
+      ev.push_back(delta(i, {{"content", content}}, lp, nullptr));
+    for (const auto& c : calls) {
+      ChoiceState& st = (*states)[i];
+      ev.push_back(delta(i, {{"tool_calls", json::array({tool_call_json(c, st.calls++, true)})}},
+                         nullptr, nullptr));
+    }
   };
   const bool include_usage = r.s.include_usage;
   const ServerContext* c = &ctx;
@@ -232,15 +303,27 @@ void chat_completions(ServerContext& ctx, const httplib::Request& req, httplib::
         std::string text;
         for (const auto& ch : chunks) text += ch.text;
         const std::vector<TokenLogprob> lps = chunk_logprobs(chunks);
-        if (!text.empty() || !lps.empty())
-          ev.push_back(delta(i, {{"content", text}},
-                             logprobs ? chat_logprobs(c->tok, lps) : json(nullptr), nullptr));
+        std::string content;
+        std::vector<ParsedToolCall> calls;
+        if (ChoiceState& st = (*states)[i]; st.reader)
+          st.reader->feed(text, content, calls);
+        else
+          content = std::move(text);
+        text_events(i, std::move(content), calls,
+                    logprobs && !lps.empty() ? chat_logprobs(c->tok, lps) : json(nullptr), ev);
         return ev;
       },
       [=](size_t i, const RunResult& out) {
         std::vector<json> ev;
         open(i, ev);
-        ev.push_back(delta(i, json::object(), nullptr, out.finish_reason));
+        ChoiceState& st = (*states)[i];
+        if (st.reader) {
+          std::string content;
+          std::vector<ParsedToolCall> calls;
+          st.reader->finish(content, calls);
+          text_events(i, std::move(content), calls, nullptr, ev);
+        }
+        ev.push_back(delta(i, json::object(), nullptr, finish_of(out, st.calls > 0)));
         return ev;
       },
       [=](const std::vector<RunResult>& outs) {

@@ -27,13 +27,8 @@ std::vector<int32_t> input_ids(const ServerContext& ctx, const SessionInput& in,
   if (!messages.empty()) {
     ChatOptions opt;
     opt.add_generation_prompt = in.add_generation_prompt && !in.messages.empty();
-    std::string text;
-    try {
-      text = ctx.tok.render_chat(messages, opt);
-    } catch (const Error& e) {
-      throw ApiError(400, e.what(), in.messages.empty() ? "system" : "messages",
-                     "invalid_messages");
-    }
+    const std::string text = ctx.render_chat(conversation_of(messages, opt),
+                                             in.messages.empty() ? "system" : "messages");
     ids = ctx.encode(text, "messages");
   }
   if (in.text) {
@@ -93,7 +88,8 @@ void generate(ServerContext& ctx, const std::string& id, const httplib::Request&
               httplib::Response& res) {
   const auto received = Clock::now();
   const json body = body_json(req, true);
-  const GenerateRequest r = parse_generate(body, ctx.vocab());
+  const auto ordered = nlohmann::ordered_json::parse(req.body, nullptr, false);
+  const GenerateRequest r = parse_generate(body, ctx.vocab(), &ordered);
   const SessionInput in = parse_session_input(Fields(body), ctx.vocab());
   RunSpec spec = ctx.run_spec(r.s, 256, received);
   spec.prefill = input_ids(ctx, in, std::nullopt);  // optional: append, then generate

@@ -25,7 +25,10 @@ struct ServerOptions {
   std::string capsule_dir;  // empty: capsules live in memory only
   std::string api_key;      // when set, /v1/* wants "Authorization: Bearer KEY"
   std::string model_name;   // the id /v1/models reports (default: the model file's name)
-  int http_threads = 64;    // connections served at once (each stream holds one)
+  // A built-in chat template rendered natively instead of the model's (chatml, qwen3, qwen3.5);
+  // empty: the tokenizer's Jinja template (serve --chat-template).
+  std::string chat_family;
+  int http_threads = 64;                    // connections served at once (each stream holds one)
   size_t max_body_bytes = size_t{1} << 30;  // capsule uploads are the big ones
 };
 

@@ -22,6 +22,25 @@ RunSpec ServerContext::run_spec(const SamplingRequest& s, int64_t default_max,
   spec.stop_strings = s.stop;
   spec.logprobs = s.logprobs;
   spec.received = received;
+  if (!s.constraint.kind.empty()) {  // compiled (and refused) before anything streams
+    const char* param = s.constraint.param.c_str();
+    if (s.ignore_eos)
+      throw ApiError(400,
+                     "'ignore_eos' cannot be combined with a constrained output (it ends "
+                     "at the end-of-turn token once complete)",
+                     param, "unsupported_value");
+    try {
+      if (s.constraint.kind == "json_object")
+        spec.constraint = constraint_json_object();
+      else if (s.constraint.kind == "json_schema")
+        spec.constraint = constraint_from_json_schema(s.constraint.schema);
+      else
+        spec.constraint = constraint_from_gbnf(s.constraint.grammar);
+    } catch (const Error& e) {
+      throw ApiError(400, fmt::format("{}: {}", s.constraint.param, e.what()), param,
+                     s.constraint.kind == "grammar" ? "invalid_grammar" : "invalid_schema");
+    }
+  }
   if (!s.speculative.empty()) {  // refused here, before anything streams
     if (backend_name != "cpu")
       throw ApiError(400,
@@ -54,6 +73,41 @@ std::vector<int32_t> ServerContext::encode(const std::string& text, const char* 
   } catch (const Error& e) {
     throw ApiError(400, e.what(), param, "invalid_text");
   }
+}
+
+std::string ServerContext::render_chat(const ChatConversation& conv, const char* param) const {
+  try {
+    if (opt.chat_family.empty()) return tok.apply_chat_template(conv);
+    if (conv.tools.is_array() && !conv.tools.empty())
+      fail(
+          "the server's built-in {} template renders no tools (serve --chat-template FILE.jinja "
+          "gives it one that does)",
+          opt.chat_family);
+    std::vector<ChatMessage> msgs;
+    for (const auto& m : conv.messages) {
+      auto text = [&m](const char* k) {
+        const auto it = m.find(k);
+        return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      msgs.push_back({text("role"), text("content"), text("reasoning_content")});
+    }
+    ChatOptions copt;
+    copt.family_override = opt.chat_family;
+    copt.add_generation_prompt = conv.add_generation_prompt;
+    const auto think = conv.kwargs.find("enable_thinking");
+    if (think != conv.kwargs.end() && think->is_boolean())
+      copt.enable_thinking = think->get<bool>();
+    return tok.render_chat(msgs, copt);
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ApiError(400, e.what(), param, "invalid_messages");
+  }
+}
+
+const ToolCallFormat& ServerContext::tool_call_format() const {
+  const ToolCallFormat* f = tool_call_format_for(tok.chat_template());
+  return f ? *f : hermes_tool_call_format();
 }
 
 std::string dump(const json& j) {

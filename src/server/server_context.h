@@ -16,6 +16,7 @@
 #include "server/metrics.h"
 #include "server/requests.h"
 #include "server/server.h"
+#include "server/tool_calls.h"
 
 namespace flashrt::server {
 
@@ -41,6 +42,11 @@ struct ServerContext {
   // Text -> ids with the model's tokenizer (control tokens written in the text are parsed, as
   // `flashrt run -p` does).
   std::vector<int32_t> encode(const std::string& text, const char* param) const;
+  // A conversation rendered with the chat template (or the server's built-in family); the
+  // template's errors are 400s naming `param`.
+  std::string render_chat(const ChatConversation& conv, const char* param) const;
+  // The format the template writes tool calls in (Hermes/Qwen when it is not one flashrt knows).
+  const ToolCallFormat& tool_call_format() const;
 };
 
 // JSON text that never throws on invalid UTF-8 (replaced by U+FFFD).

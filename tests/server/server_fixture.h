@@ -36,11 +36,15 @@ inline server::ServerOptions test_server_options() {
 // A server running in this process (its own model and backend) until destroyed.
 class TestServer {
  public:
+  // `chat_template`: Jinja source replacing the model's (serve --chat-template FILE).
   explicit TestServer(server::ServerOptions o = test_server_options(),
-                      const std::string& model = default_model_path()) {
+                      const std::string& model = default_model_path(),
+                      const std::string& chat_template = "") {
     backend_ = make_backend("cpu");
     model_ = load_model(model, *backend_);
-    server_ = std::make_unique<server::Server>(*model_, *backend_, load_tokenizer(model), o);
+    Tokenizer tok = load_tokenizer(model);
+    if (!chat_template.empty()) tok = tok.with_chat_template(chat_template);
+    server_ = std::make_unique<server::Server>(*model_, *backend_, std::move(tok), o);
     port_ = server_->start();
   }
   ~TestServer() {
