@@ -3,6 +3,7 @@
 #pragma once
 #include <httplib.h>
 
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -153,6 +154,22 @@ inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
   return q + "'";
+}
+
+// Runs tests/server/js/SCRIPT against the server with the spec as its argument; false (and the
+// output in `out`) when node fails.
+inline bool run_js_client(const TestServer& srv, const std::string& script, const json& spec,
+                          std::string* out) {
+  const std::string cmd = "cd " + shell_quote(source_dir() + "/tests/server/js") + " && node " +
+                          script + " " + shell_quote(srv.base_url() + "/v1") + " " +
+                          shell_quote(spec.dump()) + " 2>&1";
+  out->clear();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return false;
+  char buf[4096];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, got);
+  return ::pclose(p) == 0;
 }
 
 // What `flashrt run --temp 0` prints after the prompt (its final newline removed).

@@ -40,16 +40,8 @@ TEST(ServerOpenAIClientJs, OfficialClientGetsFlashrtRunOutput) {
         {{"prompt", "class Stack:\n"}, {"max_tokens", 24}, {"temperature", 0}},
         {{"prompt", "for i in range("}, {"max_tokens", 12}, {"temperature", 1.1}, {"seed", 4}},
         {{"prompt", "# sort a list\n"}, {"max_tokens", 18}, {"temperature", 0.7}, {"seed", 5}}}}};
-  const std::string cmd = "cd " + shell_quote(js_dir()) + " && node openai_client.mjs " +
-                          shell_quote(srv.base_url() + "/v1") + " " + shell_quote(spec.dump()) +
-                          " 2>&1";
   std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_TRUE(p);
-  char buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
-  ASSERT_EQ(::pclose(p), 0) << out;
+  ASSERT_TRUE(run_js_client(srv, "openai_client.mjs", spec, &out)) << out;
   const json r = json::parse(out, nullptr, false);
   ASSERT_TRUE(r.is_object()) << out;
 

@@ -236,16 +236,8 @@ TEST(ServerTools, OfficialClientRoundTripsAToolCall) {
   TestServer srv(test_server_options(), default_model_path(), qwen3_template());
   const json spec = {
       {"model", "pycoder-hybrid-12m"}, {"tools", tools()}, {"schema", city_schema()}};
-  const std::string cmd = "cd " + shell_quote(dir) + " && node tools_client.mjs " +
-                          shell_quote(srv.base_url() + "/v1") + " " + shell_quote(spec.dump()) +
-                          " 2>&1";
   std::string out;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  ASSERT_TRUE(p);
-  char buf[4096];
-  size_t got;
-  while ((got = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
-  ASSERT_EQ(::pclose(p), 0) << out;
+  ASSERT_TRUE(run_js_client(srv, "tools_client.mjs", spec, &out)) << out;
   const json r = json::parse(out, nullptr, false);
   ASSERT_TRUE(r.is_object()) << out;
   EXPECT_EQ(r["required_finish"], "tool_calls");
