@@ -13,6 +13,27 @@
 #include "engine/grammar.h"
 
 namespace flashrt {
+std::string gbnf_literal(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\x{:02X}", static_cast<unsigned>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 namespace {
 
 using json = nlohmann::ordered_json;
@@ -106,28 +127,6 @@ std::string pointer_escape(const std::string& key) {
   return out;
 }
 
-// A GBNF literal for raw text (UTF-8 stays as it is).
-std::string literal(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\x{:02X}", static_cast<unsigned>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 std::string repeat(const std::string& item, uint64_t lo, uint64_t hi) {
   if (hi == 0) return "";
   if (hi == UINT64_MAX)
@@ -144,21 +143,23 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
 // GBNF for the decimal numbers in [a, b] of one length (no sign; a, b as digit strings).
 std::string same_length_range(const std::string& a, const std::string& b) {
   if (a.empty()) return "";
-  if (a == b) return literal(a);
+  if (a == b) return gbnf_literal(a);
   const std::string rest_a = a.substr(1), rest_b = b.substr(1);
-  if (a[0] == b[0]) return literal(a.substr(0, 1)) + " " + same_length_range(rest_a, rest_b);
+  if (a[0] == b[0]) return gbnf_literal(a.substr(0, 1)) + " " + same_length_range(rest_a, rest_b);
   const bool low_full = rest_a.find_first_not_of('0') == std::string::npos;
   const bool high_full = rest_b.find_first_not_of('9') == std::string::npos;
   std::vector<std::string> alts;
   const size_t n = rest_a.size();
   if (!low_full)
-    alts.push_back(literal(a.substr(0, 1)) + " " + same_length_range(rest_a, std::string(n, '9')));
+    alts.push_back(gbnf_literal(a.substr(0, 1)) + " " +
+                   same_length_range(rest_a, std::string(n, '9')));
   const char lo = static_cast<char>(a[0] + (low_full ? 0 : 1));
   const char hi = static_cast<char>(b[0] - (high_full ? 0 : 1));
   if (lo <= hi)
     alts.push_back(fmt::format("[{}-{}]", lo, hi) + (n ? fmt::format(" [0-9]{{{}}}", n) : ""));
   if (!high_full)
-    alts.push_back(literal(b.substr(0, 1)) + " " + same_length_range(std::string(n, '0'), rest_b));
+    alts.push_back(gbnf_literal(b.substr(0, 1)) + " " +
+                   same_length_range(std::string(n, '0'), rest_b));
   return "( " + join(alts, " | ") + " )";
 }
 
@@ -264,12 +265,12 @@ class Converter {
         error(path, "keywords next to \"$ref\" are not supported (put them in the target)");
       return ref(s["$ref"], path + "/$ref", depth);
     }
-    if (s.contains("const")) return literal(dump(s["const"], path));
+    if (s.contains("const")) return gbnf_literal(dump(s["const"], path));
     if (s.contains("enum")) {
       const json& e = s["enum"];
       if (!e.is_array() || e.empty()) error(path + "/enum", "\"enum\" must be a non-empty array");
       std::vector<std::string> alts;
-      for (const auto& v : e) alts.push_back(literal(dump(v, path)));
+      for (const auto& v : e) alts.push_back(gbnf_literal(dump(v, path)));
       return rule(hint, join(alts, " | "));
     }
     for (const char* key : {"anyOf", "oneOf"}) {
@@ -479,7 +480,7 @@ class Converter {
     for (size_t i = 0; i < members.size(); ++i) {
       const std::string value =
           visit(*members[i].second, member_paths[i], hint + "-" + members[i].first, depth + 1);
-      kvs.push_back(literal(json(members[i].first).dump()) + " ws \":\" ws " + value + " ws");
+      kvs.push_back(gbnf_literal(json(members[i].first).dump()) + " ws \":\" ws " + value + " ws");
     }
     std::string extra_kv;
     if (extra) {

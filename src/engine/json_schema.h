@@ -34,6 +34,8 @@ struct JsonSchemaOptions {
 // GBNF whose root is a document valid against `schema` (optionally followed by whitespace).
 std::string json_schema_to_gbnf(const nlohmann::ordered_json& schema,
                                 const JsonSchemaOptions& options = {});
+// A GBNF string literal matching `text` exactly (UTF-8 stays as it is).
+std::string gbnf_literal(std::string_view text);
 // Any JSON object (response_format json_object).
 std::string json_object_gbnf();
 // Parses schema text and checks it converts; flashrt::Error when it is not JSON or is refused.

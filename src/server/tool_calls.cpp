@@ -132,33 +132,6 @@ std::string prefix_rules(std::string_view gbnf, std::string_view prefix) {
   return out;
 }
 
-// A GBNF string literal of `s`.
-std::string gbnf_literal(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    switch (ch) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 class HermesFormat final : public ToolCallFormat {
  public:
   const char* name() const override { return "hermes"; }
