@@ -73,6 +73,12 @@ constexpr const char* kSchema = R"({
   "required": ["name", "age", "role", "active"]
 })";
 
+constexpr const char* kCountedSchema = R"({
+  "type": "object",
+  "properties": {"code": {"type": "string", "minLength": 60, "maxLength": 60}},
+  "required": ["code"]
+})";
+
 void run(const std::string& label, const std::string& gbnf, const Tokenizer& tok,
          TokenMasker& masker, int docs, uint64_t seed) {
   const auto grammar = Grammar::parse(gbnf);
@@ -195,6 +201,10 @@ int main(int argc, char** argv) {
     fmt::print("schema -> GBNF -> grammar: {:.0f} us ({} rules)\n", us_since(t0), g->rule_count());
     run("JSON schema (person record)", schema_gbnf, tok, masker, docs, seed);
     run("json_object (free JSON)", json_object_gbnf(), tok, masker, docs, seed + 1);
+    // Every character position of a counted string is a parse state of its own.
+    run("counted string (exactly 60 characters)",
+        json_schema_to_gbnf(nlohmann::ordered_json::parse(kCountedSchema)), tok, masker, docs,
+        seed + 2);
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_grammar: {}\n", e.what());
     return 1;

@@ -20,6 +20,7 @@ constexpr uint32_t kMaxRepeat = 10000;
 constexpr size_t kMaxElements = size_t{1} << 20;
 constexpr int kMaxNesting = 200;  // parentheses (the parser recurses on them)
 constexpr size_t kNone = std::numeric_limits<size_t>::max();
+constexpr uint32_t kNoChain = 0xFFFFFFFFu;
 
 bool is_word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
@@ -92,6 +93,7 @@ class GrammarBuilder {
     owner_.push_back(owner == kUnbounded ? id : owner);
     def_at_.push_back(kNone);
     ref_at_.push_back(kNone);
+    links_.emplace_back();
     return id;
   }
 
@@ -344,8 +346,10 @@ class GrammarBuilder {
     return static_cast<uint32_t>(v);
   }
 
-  // S{m,n} -> S..S (m times) then S'(n-m), where S'(k) ::= S S'(k-1) | and S'(1) ::= S |;
-  // S{m,} -> S..S S' with S' ::= S S' | (as llama.cpp rewrites them).
+  // S{m,n} -> M(m) where M(k) ::= S M(k-1) (k copies still required) and M(1) ::= S O(n-m);
+  // O(k) ::= S O(k-1) | and O(1) ::= S | (up to k more copies). S{m,} ends in O ::= S O | .
+  // One rule per count keeps the positions of a counter uniform, so clamp_counter can map one
+  // count to another; m < 2 stays inline (S?, S*, S+ and S{1,n} need no mandatory chain).
   void repeat(std::vector<GrammarElement>& out, size_t last, uint32_t min, uint32_t max,
               uint32_t owner, size_t at) {
     if (last == kNone || last >= out.size())
@@ -353,9 +357,10 @@ class GrammarBuilder {
     const std::vector<GrammarElement> item(out.begin() + static_cast<ptrdiff_t>(last), out.end());
     out.resize(last);
     const uint64_t n_opt = max == kUnbounded ? 1 : max - min;
-    grow(item.size() * (min + n_opt) + 3 * n_opt, at);
-    for (uint32_t i = 0; i < min; ++i) out.insert(out.end(), item.begin(), item.end());
+    const bool chain_min = min >= 2;
+    grow(item.size() * (min + n_opt) + 3 * n_opt + (chain_min ? 2 * min : 0), at);
     uint32_t prev = 0;
+    const uint32_t optional = max == kUnbounded || n_opt < 2 ? kNoChain : new_chain(item.size());
     for (uint64_t i = 0; i < n_opt; ++i) {
       const uint32_t h = helper(owner, at);
       std::vector<GrammarElement> body = item;
@@ -364,9 +369,39 @@ class GrammarBuilder {
       body.push_back({GrammarElement::kAlt});
       body.push_back({GrammarElement::kEnd});
       rules_[h] = std::move(body);
+      link(h, optional);
       prev = h;
     }
-    if (n_opt > 0) out.push_back(ref(prev));
+    if (!chain_min) {
+      for (uint32_t i = 0; i < min; ++i) out.insert(out.end(), item.begin(), item.end());
+      if (n_opt > 0) out.push_back(ref(prev));
+      return;
+    }
+    const uint32_t required = new_chain(item.size());
+    bool tail = n_opt > 0;
+    for (uint32_t i = 0; i < min; ++i) {
+      const uint32_t h = helper(owner, at);
+      std::vector<GrammarElement> body = item;
+      if (tail) body.push_back(ref(prev));
+      body.push_back({GrammarElement::kEnd});
+      rules_[h] = std::move(body);
+      link(h, required);
+      prev = h;
+      tail = true;
+    }
+    out.push_back(ref(prev));
+  }
+
+  uint32_t new_chain(size_t item_size) {
+    chains_.emplace_back();
+    chain_item_size_.push_back(item_size);
+    return static_cast<uint32_t>(chains_.size() - 1);
+  }
+  // Rules join a chain in the order of their count left (1, 2, ...).
+  void link(uint32_t rule, uint32_t chain) {
+    if (chain == kNoChain) return;
+    chains_[chain].push_back(rule);
+    links_[rule] = {chain, static_cast<uint32_t>(chains_[chain].size())};
   }
 
   // Calls visit(rule, alternative elements) for every alternative of every rule.
@@ -511,6 +546,24 @@ class GrammarBuilder {
     std::sort(g->class_starts_.begin(), g->class_starts_.end());
     g->class_starts_.erase(std::unique(g->class_starts_.begin(), g->class_starts_.end()),
                            g->class_starts_.end());
+    // Counters whose item can match nothing may advance without input: not clamped.
+    const std::vector<bool> nullable = fixpoint(false);
+    for (uint32_t c = 0; c < chains_.size(); ++c) {
+      const auto& body = rules_[chains_[c][0]];
+      bool empty_item = true;
+      for (size_t i = 0; i < chain_item_size_[c]; ++i)
+        empty_item = empty_item && body[i].kind == GrammarElement::kRuleRef && nullable[body[i].a];
+      if (empty_item)
+        for (const uint32_t r : chains_[c]) links_[r] = {};
+    }
+    g->links_ = std::move(links_);
+    g->chains_ = std::move(chains_);
+    g->element_rule_.resize(g->elements_.size());
+    for (uint32_t r = 0; r < g->rule_start_.size(); ++r) {
+      const uint32_t end =
+          r + 1 < g->rule_start_.size() ? g->rule_start_[r + 1] : uint32_t(g->elements_.size());
+      std::fill(g->element_rule_.begin() + g->rule_start_[r], g->element_rule_.begin() + end, r);
+    }
     std::vector<uint32_t> words = {root};
     for (const auto& e : g->elements_) words.insert(words.end(), {uint32_t(e.kind), e.a, e.n});
     for (const auto& r : g->ranges_) words.insert(words.end(), {r.lo, r.hi});
@@ -527,6 +580,9 @@ class GrammarBuilder {
   std::vector<size_t> def_at_, ref_at_;
   std::unordered_map<std::string, uint32_t> ids_;
   std::vector<CharRange> pool_;
+  std::vector<Grammar::ChainLink> links_;      // per rule
+  std::vector<std::vector<uint32_t>> chains_;  // rules by count left - 1
+  std::vector<size_t> chain_item_size_;        // elements of the repeated item
   size_t total_ = 0;
   int nesting_ = 0;
 };
@@ -558,6 +614,15 @@ bool Grammar::intersects(const GrammarElement& e, uint32_t lo, uint32_t hi) cons
   for (uint32_t i = 0; i < e.n; ++i)
     if (r[i].lo <= hi && r[i].hi >= lo) return true;
   return false;
+}
+
+uint32_t Grammar::clamp_counter(uint32_t pos, uint32_t horizon) const {
+  const uint32_t rule = element_rule_[pos];
+  const ChainLink l = links_[rule];
+  // Rules with one count left differ in shape (no link to the next); a horizon of 2 or more
+  // never maps to or from them.
+  if (l.chain == kNoChain || horizon < 2 || l.left <= horizon) return pos;
+  return rule_start_[chains_[l.chain][horizon - 1]] + (pos - rule_start_[rule]);
 }
 
 bool Grammar::same_as(const Grammar& o) const {

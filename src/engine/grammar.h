@@ -59,6 +59,13 @@ class Grammar {
   // remaining range lies in one class has one possible future, which keeps matcher states few.
   uint32_t char_class(uint32_t cp) const;
   uint32_t class_start(uint32_t cls) const { return class_starts_[cls]; }
+  // Counted repetition: x{m,n} compiles to a chain of rules, one per count of copies left. A
+  // position with more than `horizon` copies left maps to the same position in the rule with
+  // `horizon` left, which accepts the same inputs of up to `horizon` bytes (every copy takes at
+  // least one byte; chains of items that can match nothing are left alone). Other positions map
+  // to themselves. Token masks over short tokens use this to share one mask between counters.
+  uint32_t clamp_counter(uint32_t pos, uint32_t horizon) const;
+  bool has_counters() const { return !chains_.empty(); }
   // True for kEnd and kAlt: the end of an alternative.
   static bool ends_sequence(const GrammarElement& e) { return e.kind <= GrammarElement::kAlt; }
 
@@ -79,6 +86,15 @@ class Grammar {
   std::vector<uint32_t> alts_, alt_offsets_;
   std::vector<std::string> names_;
   std::vector<uint32_t> class_starts_;
+  // Per rule: its chain and count left (chain kNoChain: not a counter); per chain: its rules by
+  // count left - 1; per element: its rule.
+  static constexpr uint32_t kNoChain = 0xFFFFFFFFu;
+  struct ChainLink {
+    uint32_t chain = kNoChain, left = 0;
+  };
+  std::vector<ChainLink> links_;
+  std::vector<std::vector<uint32_t>> chains_;
+  std::vector<uint32_t> element_rule_;
   uint32_t root_ = 0;
   uint64_t fingerprint_ = 0;
 };

@@ -179,6 +179,28 @@ bool GrammarMatcher::step(const Grammar& g, const State& from, uint8_t b, State*
   return true;
 }
 
+GrammarMatcher::State GrammarMatcher::horizon_view(const Grammar& g, const State& s,
+                                                   uint32_t horizon) {
+  State v = s;
+  if (!g.has_counters()) return v;
+  bool changed = false;
+  for (size_t i = 0; i < v.stacks.size(); i += v.stacks[i] + 1) {
+    for (size_t k = i + 1; k <= i + v.stacks[i]; ++k) {
+      const uint32_t p = g.clamp_counter(v.stacks[k], horizon);
+      changed = changed || p != v.stacks[k];
+      v.stacks[k] = p;
+    }
+  }
+  if (!changed) return v;
+  // Clamping can make stacks equal: canonical again.
+  Scratch& sc = scratch();
+  for (size_t i = 0; i < v.stacks.size(); i += v.stacks[i] + 1)
+    sc.out.emplace_back(v.stacks.begin() + static_cast<ptrdiff_t>(i + 1),
+                        v.stacks.begin() + static_cast<ptrdiff_t>(i + 1 + v.stacks[i]));
+  canonical(sc, &v.stacks);
+  return v;
+}
+
 bool GrammarMatcher::accept_bytes(std::string_view bytes) {
   if (bytes.empty()) return true;
   State a, b;

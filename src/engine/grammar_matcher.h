@@ -51,6 +51,9 @@ class GrammarMatcher {
   // One byte from `from`; false when it cannot continue (then *to is unspecified). Throws
   // flashrt::Error when a pathologically ambiguous grammar makes the stacks explode.
   static bool step(const Grammar& g, const State& from, uint8_t byte, State* to);
+  // A state that accepts the same inputs of up to `horizon` bytes as s: its repetition counters
+  // past the horizon clamped (Grammar::clamp_counter). Many counter states share one view.
+  static State horizon_view(const Grammar& g, const State& s, uint32_t horizon);
   static bool can_end(const State& s) {
     return s.partial_need == 0 && !s.stacks.empty() && s.stacks[0] == 0;
   }

@@ -15,6 +15,11 @@ namespace {
 
 constexpr int32_t kUnknown = -2;  // transition not computed yet
 constexpr int32_t kReject = -1;
+// Tokens up to this many bytes form the short trie, whose masks depend only on what a state
+// accepts within the horizon, so states that differ only in a counter far from its limit (a
+// string's maxLength, a run of copies) share one; the few longer tokens (about 1% of a 150k
+// vocabulary) are walked per state.
+constexpr uint32_t kHorizon = 16;
 
 // A trie node in preorder: its subtree is [index, end), so a refused prefix skips to `end`.
 struct Node {
@@ -23,19 +28,55 @@ struct Node {
   uint32_t depth_byte;          // depth << 8 | the byte on the edge into the node
 };
 
-// Everything cached for one grammar: interned states, their transitions, and masks by state.
+struct Trie {
+  std::vector<Node> nodes;
+  std::vector<int32_t> node_tokens;
+  uint32_t max_depth = 0;
+  void build(const std::vector<std::string>& bytes, std::vector<int32_t> ids);
+};
+
+// Masks by state id, least recently used dropped beyond a bound.
+class MaskCache {
+ public:
+  const std::vector<uint64_t>* find(int32_t s) {
+    auto it = masks_.find(s);
+    if (it == masks_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.at);
+    return &it->second.bits;
+  }
+  void put(int32_t s, const std::vector<uint64_t>& bits, size_t bound) {
+    if (bound == 0) return;
+    if (masks_.size() >= bound) {
+      masks_.erase(lru_.back());
+      lru_.pop_back();
+    }
+    lru_.push_front(s);
+    masks_.emplace(s, Mask{bits, lru_.begin()});
+  }
+  size_t size() const { return masks_.size(); }
+  void clear() {
+    lru_.clear();
+    masks_.clear();
+  }
+
+ private:
+  struct Mask {
+    std::vector<uint64_t> bits;
+    std::list<int32_t>::iterator at;
+  };
+  std::list<int32_t> lru_;  // most recent first
+  std::unordered_map<int32_t, Mask> masks_;
+};
+
+// Everything cached for one grammar: interned states, their transitions, whole masks by state
+// and short-trie masks by horizon view.
 struct GrammarCache {
   std::shared_ptr<const Grammar> grammar;
   std::vector<GrammarMatcher::State> states;
   std::vector<uint8_t> can_end;
   std::vector<int32_t> trans;  // 256 per state
   std::unordered_multimap<uint64_t, int32_t> index;
-  std::list<int32_t> lru;  // states with a cached mask, most recent first
-  struct Mask {
-    std::vector<uint64_t> bits;
-    std::list<int32_t>::iterator at;
-  };
-  std::unordered_map<int32_t, Mask> masks;
+  MaskCache masks, short_masks;
   uint64_t used = 0;
 
   void reset() {
@@ -43,8 +84,8 @@ struct GrammarCache {
     can_end.clear();
     trans.clear();
     index.clear();
-    lru.clear();
     masks.clear();
+    short_masks.clear();
   }
 
   int32_t intern(const GrammarMatcher::State& s) {
@@ -67,9 +108,7 @@ struct TokenMasker::Impl {
   std::vector<std::string> bytes;
   std::vector<uint8_t> kind;  // 0 never allowed, 1 normal (in the trie), 2 end of generation
   std::vector<int32_t> end_ids;
-  std::vector<Node> nodes;
-  std::vector<int32_t> node_tokens;
-  uint32_t max_depth = 0;
+  Trie short_trie, long_trie;  // tokens of up to kHorizon bytes, and the longer ones
 
   mutable std::mutex mu;
   std::vector<std::unique_ptr<GrammarCache>> caches;
@@ -79,7 +118,7 @@ struct TokenMasker::Impl {
   void build(const std::vector<int32_t>& special, std::vector<int32_t> ends);
   GrammarCache& cache_for(const std::shared_ptr<const Grammar>& g);
   int32_t next(GrammarCache& c, int32_t s, uint8_t b);
-  void walk(GrammarCache& c, int32_t start, uint64_t* bits);
+  void walk(GrammarCache& c, const Trie& trie, int32_t start, uint64_t* bits);
   void set_ends(bool can_end, uint64_t* bits) const {
     if (!can_end) return;
     for (const int32_t id : end_ids) bits[id / 64] |= uint64_t{1} << (id % 64);
@@ -101,10 +140,17 @@ void TokenMasker::Impl::build(const std::vector<int32_t>& special, std::vector<i
   ends.erase(std::unique(ends.begin(), ends.end()), ends.end());
   end_ids = std::move(ends);
 
-  std::vector<int32_t> ids;
-  for (int32_t i = 0; i < n; ++i)
-    if (kind[static_cast<size_t>(i)] == 1 && !bytes[static_cast<size_t>(i)].empty())
-      ids.push_back(i);
+  std::vector<int32_t> short_ids, long_ids;
+  for (int32_t i = 0; i < n; ++i) {
+    const size_t len = bytes[static_cast<size_t>(i)].size();
+    if (kind[static_cast<size_t>(i)] == 1 && len > 0)
+      (len <= kHorizon ? short_ids : long_ids).push_back(i);
+  }
+  short_trie.build(bytes, std::move(short_ids));
+  long_trie.build(bytes, std::move(long_ids));
+}
+
+void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids) {
   std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
     return bytes[static_cast<size_t>(a)] < bytes[static_cast<size_t>(b)];
   });
@@ -169,11 +215,12 @@ int32_t TokenMasker::Impl::next(GrammarCache& c, int32_t s, uint8_t b) {
   return t;
 }
 
-void TokenMasker::Impl::walk(GrammarCache& c, int32_t start, uint64_t* bits) {
-  std::vector<int32_t> at(max_depth + 1);
+void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, int32_t start, uint64_t* bits) {
+  std::vector<int32_t> at(trie.max_depth + 1);
   at[0] = start;
-  const Node* nd = nodes.data();
-  const auto n = static_cast<uint32_t>(nodes.size());
+  const Node* nd = trie.nodes.data();
+  const int32_t* node_tokens = trie.node_tokens.data();
+  const auto n = static_cast<uint32_t>(trie.nodes.size());
   for (uint32_t i = 1; i < n;) {
     const uint32_t depth = nd[i].depth_byte >> 8;
     const auto b = static_cast<uint8_t>(nd[i].depth_byte);
@@ -191,7 +238,6 @@ void TokenMasker::Impl::walk(GrammarCache& c, int32_t start, uint64_t* bits) {
     }
     ++i;
   }
-  set_ends(c.can_end[static_cast<size_t>(start)] != 0, bits);
 }
 
 TokenMasker::TokenMasker(const Tokenizer& tokenizer, std::vector<int32_t> end_ids, Options options)
@@ -232,41 +278,48 @@ void TokenMasker::fill(const GrammarMatcher& m, std::vector<uint64_t>& bits) {
   ++im.fills;
   GrammarCache& c = im.cache_for(m.grammar_ptr());
   const int32_t s = c.intern(m.state());
-  if (auto it = c.masks.find(s); it != c.masks.end()) {
+  if (const auto* hit = c.masks.find(s)) {
     ++im.hits;
-    c.lru.splice(c.lru.begin(), c.lru, it->second.at);
-    bits = it->second.bits;
+    bits = *hit;
     return;
   }
-  bits.assign(mask_words(), 0);
-  im.walk(c, s, bits.data());
-  if (im.opt.max_cached_masks == 0) return;
-  if (c.masks.size() >= im.opt.max_cached_masks) {
-    c.masks.erase(c.lru.back());
-    c.lru.pop_back();
+  // Short tokens: by the horizon view (often shared with other counter states); then the long
+  // tokens and the end ids by the state itself.
+  const int32_t v = c.intern(
+      GrammarMatcher::horizon_view(*c.grammar, c.states[static_cast<size_t>(s)], kHorizon));
+  if (const auto* hit = c.short_masks.find(v)) {
+    bits = *hit;
+  } else {
+    bits.assign(mask_words(), 0);
+    im.walk(c, im.short_trie, v, bits.data());
+    c.short_masks.put(v, bits, im.opt.max_cached_masks);
   }
-  c.lru.push_front(s);
-  c.masks.emplace(s, GrammarCache::Mask{bits, c.lru.begin()});
+  im.walk(c, im.long_trie, s, bits.data());
+  im.set_ends(c.can_end[static_cast<size_t>(s)] != 0, bits.data());
+  c.masks.put(s, bits, im.opt.max_cached_masks);
 }
 
 void TokenMasker::fill_uncached(const GrammarMatcher& m, std::vector<uint64_t>& bits) const {
   const Impl& im = *impl_;
   bits.assign(mask_words(), 0);
-  std::vector<GrammarMatcher::State> at(im.max_depth + 1);
-  at[0] = m.state();
   const Grammar& g = m.grammar();
-  for (uint32_t i = 1; i < im.nodes.size();) {
-    const Node& nd = im.nodes[i];
-    const uint32_t depth = nd.depth_byte >> 8;
-    if (!GrammarMatcher::step(g, at[depth - 1], static_cast<uint8_t>(nd.depth_byte), &at[depth])) {
-      i = nd.end;
-      continue;
+  for (const Trie* trie : {&im.short_trie, &im.long_trie}) {
+    std::vector<GrammarMatcher::State> at(trie->max_depth + 1);
+    at[0] = m.state();
+    for (uint32_t i = 1; i < trie->nodes.size();) {
+      const Node& nd = trie->nodes[i];
+      const uint32_t depth = nd.depth_byte >> 8;
+      if (!GrammarMatcher::step(g, at[depth - 1], static_cast<uint8_t>(nd.depth_byte),
+                                &at[depth])) {
+        i = nd.end;
+        continue;
+      }
+      for (uint32_t k = nd.tok_begin; k < nd.tok_end; ++k) {
+        const int32_t id = trie->node_tokens[k];
+        bits[static_cast<size_t>(id) / 64] |= uint64_t{1} << (id % 64);
+      }
+      ++i;
     }
-    for (uint32_t k = nd.tok_begin; k < nd.tok_end; ++k) {
-      const int32_t id = im.node_tokens[k];
-      bits[static_cast<size_t>(id) / 64] |= uint64_t{1} << (id % 64);
-    }
-    ++i;
   }
   im.set_ends(m.can_end(), bits.data());
 }
@@ -305,7 +358,8 @@ TokenMasker::Stats TokenMasker::stats() const {
   Stats s{impl_->fills, impl_->hits, impl_->transitions, 0, 0, impl_->caches.size()};
   for (const auto& c : impl_->caches) {
     s.states += c->states.size();
-    s.masks += c->masks.size();
+    s.masks += c->masks.size() + c->short_masks.size();
+    s.short_masks += c->short_masks.size();
   }
   return s;
 }

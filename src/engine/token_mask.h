@@ -6,8 +6,11 @@
 // 256-entry byte transition table filled on first use, so a trie edge costs a table lookup once a
 // grammar is warm (a lazily built DFA over the grammar's stack sets). On top, whole masks are
 // memoized per state in a bounded LRU, so the steady state of JSON generation is one lookup and a
-// copy. Caches are per grammar (equal grammars compiled separately share one), bounded, and
-// guarded by one mutex: a TokenMasker may be shared by threads, whose fills then take turns.
+// copy. Tokens of up to 16 bytes are walked from the state's horizon view, so positions of a
+// counter (a maxLength string, a run of copies) far from its limit share one such walk; only the
+// longer tokens are walked per state. Caches are per grammar (equal grammars compiled separately
+// share one), bounded, and guarded by one mutex: a TokenMasker may be shared by threads, whose
+// fills then take turns.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,6 +35,7 @@ class TokenMasker {
     uint64_t fills = 0, hits = 0;  // fill() calls; of those, answered from the mask cache
     uint64_t transitions = 0;      // byte transitions computed by the matcher (cold work)
     size_t states = 0, masks = 0, grammars = 0;  // what the caches hold now
+    size_t short_masks = 0;  // of the masks: short-token masks kept by horizon view
   };
 
   // Control, unused and unknown tokens are never allowed; the end-of-generation ids are allowed

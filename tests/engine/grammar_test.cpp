@@ -117,6 +117,47 @@ TEST(Grammar, RepetitionBounds) {
   EXPECT_FALSE(full(R"g(root ::= ("x" [0-9]{1, 2}){ 2 , 3 })g", "x1"));
 }
 
+TEST(Grammar, LongCountersAndTheirHorizonView) {
+  // Counts above the horizon, mandatory and optional, single- and multi-character items.
+  for (int n = 0; n <= 45; ++n) {
+    const std::string a(static_cast<size_t>(n), 'a');
+    EXPECT_EQ(full(R"(root ::= "a"{30})", a), n == 30) << n;
+    EXPECT_EQ(full(R"(root ::= "a"{5,40} "b")", a + "b"), n >= 5 && n <= 40) << n;
+    EXPECT_EQ(full(R"(root ::= "a"{20,})", a), n >= 20) << n;
+    std::string ab;
+    for (int i = 0; i < n; ++i) ab += i % 2 ? "ab" : "c";
+    EXPECT_EQ(full(R"g(root ::= ("ab" | "c"){3,25})g", ab), n >= 3 && n <= 25) << n;
+  }
+  // The view of a state accepts the same inputs up to the horizon: compared on every input of up
+  // to 5 bytes over {a, b}, from every position of nested counters.
+  const auto g = Grammar::parse(R"g(root ::= ("[" [a]{2,20} "]"){0,12} "b"{9})g");
+  const uint32_t horizon = 5;
+  std::vector<std::string> inputs = {""};
+  for (size_t i = 0; i < inputs.size() && inputs[i].size() < horizon; ++i)
+    for (const char c : std::string("a[]b")) inputs.push_back(inputs[i] + c);
+  int clamped = 0;
+  std::string path;
+  for (int item = 0; item < 7; ++item)
+    path += "[" + std::string(static_cast<size_t>(item % 4 == 0 ? 19 : 3), 'a') + "]";
+  path += std::string(9, 'b');
+  for (size_t cut = 0; cut <= path.size(); ++cut) {
+    GrammarMatcher m(g);
+    ASSERT_TRUE(m.accept_bytes(path.substr(0, cut))) << cut;
+    const GrammarMatcher::State view = GrammarMatcher::horizon_view(*g, m.state(), horizon);
+    clamped += view == m.state() ? 0 : 1;
+    for (const std::string& in : inputs) {
+      GrammarMatcher::State a = m.state(), b = view;
+      bool ok_a = true, ok_b = true;
+      for (const char c : in) {
+        ok_a = ok_a && GrammarMatcher::step(*g, a, static_cast<uint8_t>(c), &a);
+        ok_b = ok_b && GrammarMatcher::step(*g, b, static_cast<uint8_t>(c), &b);
+      }
+      ASSERT_EQ(ok_a, ok_b) << "after " << path.substr(0, cut) << " then " << in;
+    }
+  }
+  EXPECT_GT(clamped, 20);  // most positions of the long counters have a smaller view
+}
+
 TEST(GrammarMatcher, Utf8SplitAcrossFeeds) {
   const std::string g = "root ::= \"\xE2\x82\xAC\" [\\u4e00-\\u9fff]+ \"\xF0\x9F\x98\x80\"";
   const std::string text = "\xE2\x82\xAC\xE4\xB8\xAD\xE6\x96\x87\xF0\x9F\x98\x80";

@@ -110,6 +110,37 @@ TEST(TokenMask, ExhaustiveAgainstBruteForceOnRealVocabulary) {
   EXPECT_GT(s.states, 0u);
 }
 
+TEST(TokenMask, CounterStatesShareShortMasksAndStayExact) {
+  // Every position of long counters (string lengths, runs of copies, whitespace runs that the
+  // vocabulary's long indentation tokens cross): the mask equals brute force, and positions far
+  // from a counter's limit share the short-token mask.
+  const Tokenizer& tok = pycoder();
+  const std::vector<int32_t> ends = tok.stop_ids();
+  TokenMasker masker(tok, ends);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"(root ::= "\"" [a-z ]{0,40} "\"")", "\"" + std::string(40, 'q') + "\""},
+      {R"(root ::= [a-z_]{30} "(")", std::string(30, 'a') + "("},
+      {R"g(root ::= ("def" | " "){2,24} ":" [ ]{0,50} "x")g",
+       "def def  def" + std::string(12, ' ') + ":" + std::string(50, ' ') + "x"},
+  };
+  std::vector<uint64_t> bits;
+  for (const auto& [gbnf, text] : cases) {
+    const auto g = Grammar::parse(gbnf);
+    masker.clear_cache();
+    GrammarMatcher m(g);
+    size_t states = 0;
+    for (size_t i = 0; i <= text.size(); ++i) {
+      masker.fill(m, bits);
+      ASSERT_EQ(bits, brute_force(tok, m, ends)) << gbnf << " after " << text.substr(0, i);
+      ++states;
+      if (i == text.size()) break;
+      ASSERT_TRUE(m.accept_bytes(text.substr(i, 1))) << gbnf << " at " << i;
+    }
+    const TokenMasker::Stats st = masker.stats();
+    EXPECT_LT(st.short_masks, states) << gbnf;
+  }
+}
+
 TEST(TokenMask, SpecialEndAndEmptyTokens) {
   // 0 "a", 1 "b", 2 "ab", 3 "<s>" (special), 4 "" (empty), 5 "\xC3", 6 "\xA9", 7 "</s>" (end),
   // 8 "a\xC3", 9 "\xC3\xA9".
