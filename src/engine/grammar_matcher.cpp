@@ -179,6 +179,37 @@ bool GrammarMatcher::step(const Grammar& g, const State& from, uint8_t b, State*
   return true;
 }
 
+GrammarMatcher::State GrammarMatcher::top_view(const State& s) {
+  // The common bottom: at most the shortest stack less its top.
+  size_t n_stacks = 0, shortest = SIZE_MAX;
+  for (size_t i = 0; i < s.stacks.size(); i += s.stacks[i] + 1) {
+    ++n_stacks;
+    shortest = std::min<size_t>(shortest, s.stacks[i]);
+  }
+  if (n_stacks == 0 || shortest <= 1) return s;
+  size_t common = shortest - 1;
+  const uint32_t* first = s.stacks.data() + 1;
+  for (size_t i = 0; i < s.stacks.size() && common > 0; i += s.stacks[i] + 1) {
+    size_t k = 0;
+    while (k < common && s.stacks[i + 1 + k] == first[k]) ++k;
+    common = k;
+  }
+  if (common == 0) return s;
+  State v;
+  v.partial_cp = s.partial_cp;
+  v.partial_need = s.partial_need;
+  v.partial_len = s.partial_len;
+  v.stacks.reserve(s.stacks.size() - n_stacks * common);
+  for (size_t i = 0; i < s.stacks.size(); i += s.stacks[i] + 1) {
+    v.stacks.push_back(static_cast<uint32_t>(s.stacks[i] - common));
+    v.stacks.insert(v.stacks.end(), s.stacks.begin() + static_cast<ptrdiff_t>(i + 1 + common),
+                    s.stacks.begin() + static_cast<ptrdiff_t>(i + 1 + s.stacks[i]));
+  }
+  // Still canonical: stacks sorted by their elements stay sorted (and distinct) once the same
+  // bottom is removed from each.
+  return v;
+}
+
 GrammarMatcher::State GrammarMatcher::horizon_view(const Grammar& g, const State& s,
                                                    uint32_t horizon) {
   State v = s;

@@ -51,6 +51,10 @@ class GrammarMatcher {
   // One byte from `from`; false when it cannot continue (then *to is unspecified). Throws
   // flashrt::Error when a pathologically ambiguous grammar makes the stacks explode.
   static bool step(const Grammar& g, const State& from, uint8_t byte, State* to);
+  // The stacks above the bottom they all share (each keeps at least its top element): what the
+  // state accepts before it returns into that shared context, which an empty stack of the view
+  // marks. States in the same construct at different places have the same view.
+  static State top_view(const State& s);
   // A state that accepts the same inputs of up to `horizon` bytes as s: its repetition counters
   // past the horizon clamped (Grammar::clamp_counter). Many counter states share one view.
   static State horizon_view(const Grammar& g, const State& s, uint32_t horizon);

@@ -24,34 +24,49 @@ constexpr uint32_t kHorizon = 16;
 // A trie node in preorder: its subtree is [index, end), so a refused prefix skips to `end`.
 struct Node {
   uint32_t end;
-  uint32_t tok_begin, tok_end;  // the tokens whose bytes end here (into Impl::node_tokens)
-  uint32_t depth_byte;          // depth << 8 | the byte on the edge into the node
+  uint32_t depth_byte;  // kMore | depth << 8 | the byte on the edge into the node
+  // The token whose bytes end here, or the spare bit past the vocabulary (so that marking it is
+  // branch-free: walks write masks one word longer). With kMore, other tokens with the same
+  // bytes are listed in Trie::more.
+  uint32_t tok;
 };
+constexpr uint32_t kMore = 1u << 31;
+constexpr uint32_t kDepthMask = 0x7FFFFFFF;
 
 struct Trie {
   std::vector<Node> nodes;
-  std::vector<int32_t> node_tokens;
+  std::vector<std::pair<uint32_t, int32_t>> more;  // (node, token), sorted by node
   uint32_t max_depth = 0;
   void build(const std::vector<std::string>& bytes, std::vector<int32_t> ids);
+  void mark(uint32_t i, uint64_t* bits) const {
+    const Node& n = nodes[i];
+    bits[n.tok / 64] |= uint64_t{1} << (n.tok % 64);
+    if (n.depth_byte & kMore) [[unlikely]] {
+      auto it = std::lower_bound(more.begin(), more.end(), std::pair<uint32_t, int32_t>{i, 0});
+      for (; it != more.end() && it->first == i; ++it)
+        bits[static_cast<uint32_t>(it->second) / 64] |= uint64_t{1} << (it->second % 64);
+    }
+  }
 };
 
-// Masks by state id, least recently used dropped beyond a bound.
-class MaskCache {
+// Values by state id, least recently used dropped beyond a bound.
+template <class V>
+class LruCache {
  public:
-  const std::vector<uint64_t>* find(int32_t s) {
+  const V* find(int32_t s) {
     auto it = masks_.find(s);
     if (it == masks_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.at);
-    return &it->second.bits;
+    return &it->second.value;
   }
-  void put(int32_t s, const std::vector<uint64_t>& bits, size_t bound) {
-    if (bound == 0) return;
+  const V* put(int32_t s, V value, size_t bound) {
+    if (bound == 0) return nullptr;
     if (masks_.size() >= bound) {
       masks_.erase(lru_.back());
       lru_.pop_back();
     }
     lru_.push_front(s);
-    masks_.emplace(s, Mask{bits, lru_.begin()});
+    return &masks_.emplace(s, Entry{std::move(value), lru_.begin()}).first->second.value;
   }
   size_t size() const { return masks_.size(); }
   void clear() {
@@ -60,12 +75,26 @@ class MaskCache {
   }
 
  private:
-  struct Mask {
-    std::vector<uint64_t> bits;
+  struct Entry {
+    V value;
     std::list<int32_t>::iterator at;
   };
   std::list<int32_t> lru_;  // most recent first
-  std::unordered_map<int32_t, Mask> masks_;
+  std::unordered_map<int32_t, Entry> masks_;
+};
+
+// The short-token walk from a view: the tokens it accepts (accepted from every state with that
+// view), and the subtrees it could not decide because the view returned into the context it
+// leaves out; those are walked from the state itself.
+struct ViewMask {
+  struct Open {
+    uint32_t node;  // subtree root in the short trie
+    uint8_t depth;  // its depth; the bytes above it follow
+    uint8_t bytes[kHorizon];
+  };
+  std::vector<uint64_t> bits;
+  std::vector<Open> open;
+  bool mostly_open = false;  // the open subtrees hold over a quarter of the trie
 };
 
 // Everything cached for one grammar: interned states, their transitions, whole masks by state
@@ -74,14 +103,18 @@ struct GrammarCache {
   std::shared_ptr<const Grammar> grammar;
   std::vector<GrammarMatcher::State> states;
   std::vector<uint8_t> can_end;
-  std::vector<int32_t> trans;  // 256 per state
+  std::vector<uint8_t> returned;           // some stack is empty: a view returned into its context
+  std::vector<int32_t> trans;              // 256 per state
+  std::vector<uint8_t> ascii_peers[0x80];  // per ASCII byte: those of its character class
   std::unordered_multimap<uint64_t, int32_t> index;
-  MaskCache masks, short_masks;
+  LruCache<std::vector<uint64_t>> masks;
+  LruCache<ViewMask> short_masks;
   uint64_t used = 0;
 
   void reset() {
     states.clear();
     can_end.clear();
+    returned.clear();
     trans.clear();
     index.clear();
     masks.clear();
@@ -95,6 +128,7 @@ struct GrammarCache {
     const auto id = static_cast<int32_t>(states.size());
     states.push_back(s);
     can_end.push_back(GrammarMatcher::can_end(s));
+    returned.push_back(!s.stacks.empty() && s.stacks[0] == 0);
     trans.resize(trans.size() + 256, kUnknown);
     index.emplace(h, id);
     return id;
@@ -118,7 +152,9 @@ struct TokenMasker::Impl {
   void build(const std::vector<int32_t>& special, std::vector<int32_t> ends);
   GrammarCache& cache_for(const std::shared_ptr<const Grammar>& g);
   int32_t next(GrammarCache& c, int32_t s, uint8_t b);
-  void walk(GrammarCache& c, const Trie& trie, int32_t start, uint64_t* bits);
+  // Walks the subtree rooted at `begin` (the whole trie: 1) from state `start` above it.
+  void walk(GrammarCache& c, const Trie& trie, uint32_t begin, int32_t start, uint64_t* bits);
+  ViewMask walk_view(GrammarCache& c, int32_t view);
   void set_ends(bool can_end, uint64_t* bits) const {
     if (!can_end) return;
     for (const int32_t id : end_ids) bits[id / 64] |= uint64_t{1} << (id % 64);
@@ -155,7 +191,8 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
     return bytes[static_cast<size_t>(a)] < bytes[static_cast<size_t>(b)];
   });
   // Sorted order visits the trie in preorder: a token shares its prefix with the previous one.
-  nodes.push_back({0, 0, 0, 0});
+  const auto spare = static_cast<uint32_t>((bytes.size() + 63) / 64 * 64);
+  nodes.push_back({0, 0, spare});
   std::vector<uint32_t> path = {0};
   std::string_view prev;
   for (const int32_t id : ids) {
@@ -168,14 +205,15 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
     }
     for (size_t d = common + 1; d <= s.size(); ++d) {
       path.push_back(static_cast<uint32_t>(nodes.size()));
-      nodes.push_back({0, 0, 0, static_cast<uint32_t>(d) << 8 | static_cast<uint8_t>(s[d - 1])});
+      nodes.push_back({0, static_cast<uint32_t>(d) << 8 | static_cast<uint8_t>(s[d - 1]), spare});
     }
     Node& leaf = nodes[path.back()];
-    if (leaf.tok_end != node_tokens.size()) {
-      leaf.tok_begin = leaf.tok_end = static_cast<uint32_t>(node_tokens.size());
+    if (leaf.tok == spare) {
+      leaf.tok = static_cast<uint32_t>(id);
+    } else {
+      leaf.depth_byte |= kMore;
+      more.emplace_back(path.back(), id);  // nodes come in preorder: sorted
     }
-    node_tokens.push_back(id);
-    ++leaf.tok_end;
     max_depth = std::max(max_depth, static_cast<uint32_t>(s.size()));
     prev = s;
   }
@@ -197,6 +235,10 @@ GrammarCache& TokenMasker::Impl::cache_for(const std::shared_ptr<const Grammar>&
     caches.push_back(std::make_unique<GrammarCache>());
     found = caches.back().get();
     found->grammar = g;
+    for (int b = 0; b < 0x80; ++b)
+      for (int x = 0; x < 0x80; ++x)
+        if (g->char_class(static_cast<uint32_t>(x)) == g->char_class(static_cast<uint32_t>(b)))
+          found->ascii_peers[b].push_back(static_cast<uint8_t>(x));
   }
   found->used = ++tick;
   // Between walks only: state ids stay valid during one.
@@ -209,20 +251,32 @@ int32_t TokenMasker::Impl::next(GrammarCache& c, int32_t s, uint8_t b) {
   if (c.trans[slot] != kUnknown) return c.trans[slot];
   ++transitions;
   GrammarMatcher::State out;
-  const bool ok = GrammarMatcher::step(*c.grammar, c.states[static_cast<size_t>(s)], b, &out);
-  const int32_t t = ok ? c.intern(out) : kReject;
-  c.trans[slot] = t;
+  const GrammarMatcher::State& from = c.states[static_cast<size_t>(s)];
+  const bool ok = GrammarMatcher::step(*c.grammar, from, b, &out);
+  // Bytes the grammar cannot tell apart go the same way: ASCII of one character class on a
+  // character boundary, and any continuation byte of a character known only by its class.
+  const bool ascii = from.partial_need == 0 && b < 0x80;
+  const bool any_cont = from.partial_len == GrammarMatcher::kAnyOf && (b & 0xC0) == 0x80;
+  const int32_t t = ok ? c.intern(out) : kReject;  // may move c.states: `from` is not used after
+  int32_t* row = &c.trans[static_cast<size_t>(s) * 256];
+  if (ascii) {
+    for (const uint8_t x : c.ascii_peers[b]) row[x] = t;
+  } else if (any_cont) {
+    std::fill(row + 0x80, row + 0xC0, t);
+  }
+  row[b] = t;
   return t;
 }
 
-void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, int32_t start, uint64_t* bits) {
+void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, uint32_t begin, int32_t start,
+                             uint64_t* bits) {
+  if (begin >= trie.nodes.size()) return;
   std::vector<int32_t> at(trie.max_depth + 1);
-  at[0] = start;
   const Node* nd = trie.nodes.data();
-  const int32_t* node_tokens = trie.node_tokens.data();
-  const auto n = static_cast<uint32_t>(trie.nodes.size());
-  for (uint32_t i = 1; i < n;) {
-    const uint32_t depth = nd[i].depth_byte >> 8;
+  at[((nd[begin].depth_byte & kDepthMask) >> 8) - 1] = start;
+  const uint32_t n = begin == 1 ? static_cast<uint32_t>(trie.nodes.size()) : nd[begin].end;
+  for (uint32_t i = begin; i < n;) {
+    const uint32_t depth = (nd[i].depth_byte & kDepthMask) >> 8;
     const auto b = static_cast<uint8_t>(nd[i].depth_byte);
     // The common case is a table lookup; next() computes (and may grow the table) otherwise.
     int32_t t = c.trans[static_cast<size_t>(at[depth - 1]) * 256 + b];
@@ -232,12 +286,47 @@ void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, int32_t start, u
       continue;
     }
     at[depth] = t;
-    for (uint32_t k = nd[i].tok_begin; k < nd[i].tok_end; ++k) {
-      const int32_t id = node_tokens[k];
-      bits[id / 64] |= uint64_t{1} << (id % 64);
-    }
+    trie.mark(i, bits);
     ++i;
   }
+}
+
+ViewMask TokenMasker::Impl::walk_view(GrammarCache& c, int32_t view) {
+  ViewMask out;
+  out.bits.assign((bytes.size() + 63) / 64 + 1, 0);  // the spare word: see Node::tok
+  const Trie& trie = short_trie;
+  std::vector<int32_t> at(trie.max_depth + 1);
+  // returned[d]: on the path to depth d the view has returned into its context, so the context
+  // may take what the view refuses.
+  std::vector<uint8_t> returned(trie.max_depth + 1), path(trie.max_depth + 1);
+  at[0] = view;
+  returned[0] = c.returned[static_cast<size_t>(view)];
+  const Node* nd = trie.nodes.data();
+  const auto n = static_cast<uint32_t>(trie.nodes.size());
+  size_t open_nodes = 0;
+  for (uint32_t i = 1; i < n;) {
+    const uint32_t depth = (nd[i].depth_byte & kDepthMask) >> 8;
+    const auto b = static_cast<uint8_t>(nd[i].depth_byte);
+    int32_t t = c.trans[static_cast<size_t>(at[depth - 1]) * 256 + b];
+    if (t == kUnknown) t = next(c, at[depth - 1], b);
+    if (t == kReject) {
+      if (returned[depth - 1]) {
+        ViewMask::Open o{i, static_cast<uint8_t>(depth), {}};
+        std::copy(path.begin() + 1, path.begin() + depth, o.bytes);
+        out.open.push_back(o);
+        open_nodes += nd[i].end - i;
+      }
+      i = nd[i].end;
+      continue;
+    }
+    at[depth] = t;
+    path[depth] = b;
+    returned[depth] = returned[depth - 1] | c.returned[static_cast<size_t>(t)];
+    trie.mark(i, out.bits.data());
+    ++i;
+  }
+  out.mostly_open = open_nodes > n / 4;
+  return out;
 }
 
 TokenMasker::TokenMasker(const Tokenizer& tokenizer, std::vector<int32_t> end_ids, Options options)
@@ -283,44 +372,60 @@ void TokenMasker::fill(const GrammarMatcher& m, std::vector<uint64_t>& bits) {
     bits = *hit;
     return;
   }
-  // Short tokens: by the horizon view (often shared with other counter states); then the long
-  // tokens and the end ids by the state itself.
-  const int32_t v = c.intern(
-      GrammarMatcher::horizon_view(*c.grammar, c.states[static_cast<size_t>(s)], kHorizon));
-  if (const auto* hit = c.short_masks.find(v)) {
-    bits = *hit;
-  } else {
-    bits.assign(mask_words(), 0);
-    im.walk(c, im.short_trie, v, bits.data());
-    c.short_masks.put(v, bits, im.opt.max_cached_masks);
+  // Short tokens from the state's view (shared by the states that differ only in the context
+  // below or in counters far from their limits), the subtrees the view left open from the state
+  // itself; then the long tokens and the end ids from the state.
+  const GrammarMatcher::State state = c.states[static_cast<size_t>(s)];  // interning moves it
+  GrammarMatcher::State top = GrammarMatcher::top_view(state);
+  bool shared = top.stacks.size() != state.stacks.size();
+  ViewMask local;
+  const auto view_of = [&](int32_t v) {
+    if (const ViewMask* vm = c.short_masks.find(v)) return vm;
+    if (im.opt.max_cached_masks == 0)
+      return static_cast<const ViewMask*>(&(local = im.walk_view(c, v)));
+    return c.short_masks.put(v, im.walk_view(c, v), im.opt.max_cached_masks);
+  };
+  const ViewMask* vm = view_of(c.intern(GrammarMatcher::horizon_view(*c.grammar, top, kHorizon)));
+  if (shared && vm->mostly_open) {
+    // The view returns into its context within most tokens (a construct a byte or two long):
+    // the state's own stacks decide instead.
+    shared = false;
+    vm = view_of(c.intern(GrammarMatcher::horizon_view(*c.grammar, state, kHorizon)));
   }
-  im.walk(c, im.long_trie, s, bits.data());
+  bits = vm->bits;
+  if (shared) {
+    for (const ViewMask::Open& o : vm->open) {
+      int32_t f = s;
+      for (uint8_t d = 1; d < o.depth && f != kReject; ++d) f = im.next(c, f, o.bytes[d - 1]);
+      if (f != kReject) im.walk(c, im.short_trie, o.node, f, bits.data());
+    }
+  }
+  im.walk(c, im.long_trie, 1, s, bits.data());
+  bits.pop_back();  // the spare word
   im.set_ends(c.can_end[static_cast<size_t>(s)] != 0, bits.data());
   c.masks.put(s, bits, im.opt.max_cached_masks);
 }
 
 void TokenMasker::fill_uncached(const GrammarMatcher& m, std::vector<uint64_t>& bits) const {
   const Impl& im = *impl_;
-  bits.assign(mask_words(), 0);
+  bits.assign(mask_words() + 1, 0);
   const Grammar& g = m.grammar();
   for (const Trie* trie : {&im.short_trie, &im.long_trie}) {
     std::vector<GrammarMatcher::State> at(trie->max_depth + 1);
     at[0] = m.state();
     for (uint32_t i = 1; i < trie->nodes.size();) {
       const Node& nd = trie->nodes[i];
-      const uint32_t depth = nd.depth_byte >> 8;
+      const uint32_t depth = (nd.depth_byte & kDepthMask) >> 8;
       if (!GrammarMatcher::step(g, at[depth - 1], static_cast<uint8_t>(nd.depth_byte),
                                 &at[depth])) {
         i = nd.end;
         continue;
       }
-      for (uint32_t k = nd.tok_begin; k < nd.tok_end; ++k) {
-        const int32_t id = trie->node_tokens[k];
-        bits[static_cast<size_t>(id) / 64] |= uint64_t{1} << (id % 64);
-      }
+      trie->mark(i, bits.data());
       ++i;
     }
   }
+  bits.pop_back();
   im.set_ends(m.can_end(), bits.data());
 }
 

@@ -141,6 +141,38 @@ TEST(TokenMask, CounterStatesShareShortMasksAndStayExact) {
   }
 }
 
+TEST(TokenMask, ConstructsShareMasksAcrossContextsAndStayExact) {
+  // Strings, numbers and whitespace at several depths of free JSON: a state's view leaves out
+  // the context below the construct it is in, so they share short-token masks; the tokens that
+  // leave the construct (a closing quote and what follows) are decided by the state itself.
+  const Tokenizer& tok = pycoder();
+  const std::vector<int32_t> ends = tok.stop_ids();
+  TokenMasker masker(tok, ends);
+  const auto g = Grammar::parse(json_object_gbnf());
+  const std::string doc =
+      R"({"a": "x y", "list": ["p\"q", {"deep": ["z", 12.5e-3]}], "s": "tail\n", "n": null})";
+  GrammarMatcher m(g);
+  std::vector<uint64_t> bits;
+  size_t states = 0;
+  for (size_t i = 0; i <= doc.size(); ++i) {
+    masker.fill(m, bits);
+    ASSERT_EQ(bits, brute_force(tok, m, ends)) << "after " << doc.substr(0, i);
+    ++states;
+    if (i < doc.size()) {
+      ASSERT_TRUE(m.accept_bytes(doc.substr(i, 1))) << i;
+    }
+  }
+  EXPECT_LT(masker.stats().short_masks, states / 2);
+  // Tokens with equal bytes are all marked (a trie node holding several).
+  const std::vector<std::string> vocab = {"ab", "a", "ab", "b", "ab", "c"};
+  TokenMasker dup(vocab, {}, {});
+  GrammarMatcher d(Grammar::parse(R"(root ::= "a" "b"?)"));
+  dup.fill(d, bits);
+  EXPECT_EQ(bits, std::vector<uint64_t>{0b10111});
+  dup.fill_uncached(d, bits);
+  EXPECT_EQ(bits, std::vector<uint64_t>{0b10111});
+}
+
 TEST(TokenMask, SpecialEndAndEmptyTokens) {
   // 0 "a", 1 "b", 2 "ab", 3 "<s>" (special), 4 "" (empty), 5 "\xC3", 6 "\xA9", 7 "</s>" (end),
   // 8 "a\xC3", 9 "\xC3\xA9".
