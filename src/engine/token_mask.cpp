@@ -24,18 +24,45 @@ constexpr uint32_t kHorizon = 16;
 // A trie node in preorder: its subtree is [index, end), so a refused prefix skips to `end`.
 struct Node {
   uint32_t end;
-  uint32_t depth_byte;  // kMore | depth << 8 | the byte on the edge into the node
+  // kMore | kPure | below << 20 | depth << 8 | the byte on the edge into the node. below: how
+  // much longer than the node its longest token in the subtree is; kPure: only plain bytes
+  // (kPlain) below the node.
+  uint32_t depth_byte;
   // The token whose bytes end here, or the spare bit past the vocabulary (so that marking it is
   // branch-free: walks write masks one word longer). With kMore, other tokens with the same
   // bytes are listed in Trie::more.
   uint32_t tok;
 };
 constexpr uint32_t kMore = 1u << 31;
-constexpr uint32_t kDepthMask = 0x7FFFFFFF;
+constexpr uint32_t kPure = 1u << 30;
+constexpr uint32_t kMaxTokenBytes =
+    0xFFF;                             // longer tokens are left out of the tries (never allowed)
+constexpr uint32_t kMaxBelow = 0x3FF;  // larger heights are stored as this
+inline uint32_t depth_of(uint32_t x) {
+  return x >> 8 & 0xFFF;
+}
+inline uint32_t below_of(uint32_t x) {
+  return x >> 20 & 0x3FF;
+}
+// Printable ASCII but the quote and backslash: what strings, comments and free text take byte
+// after byte. A state that takes any run of these (a JSON string, a counter with room) accepts a
+// trie subtree holding only them without walking it.
+constexpr bool is_plain(uint32_t b) {
+  return b >= 0x20 && b < 0x7F && b != '"' && b != '\\';
+}
+constexpr int16_t kEndlessRun = 0x7FFF;
 
 struct Trie {
   std::vector<Node> nodes;
   std::vector<std::pair<uint32_t, int32_t>> more;  // (node, token), sorted by node
+  // Every token in node preorder; first[i]: where node i's tokens start (first[nodes]: the end).
+  std::vector<int32_t> order;
+  std::vector<uint32_t> first;
+  // Marks every token below node i (not its own).
+  void mark_below(uint32_t i, uint64_t* bits) const {
+    for (uint32_t k = first[i + 1], e = first[nodes[i].end]; k < e; ++k)
+      bits[static_cast<uint32_t>(order[k]) / 64] |= uint64_t{1} << (order[k] % 64);
+  }
   uint32_t max_depth = 0;
   void build(const std::vector<std::string>& bytes, std::vector<int32_t> ids);
   void mark(uint32_t i, uint64_t* bits) const {
@@ -103,8 +130,9 @@ struct GrammarCache {
   std::shared_ptr<const Grammar> grammar;
   std::vector<GrammarMatcher::State> states;
   std::vector<uint8_t> can_end;
-  std::vector<uint8_t> returned;           // some stack is empty: a view returned into its context
-  std::vector<int32_t> trans;              // 256 per state
+  std::vector<int16_t> run;       // plain bytes taken in any order (Impl::run_of; -1: not known)
+  std::vector<uint8_t> returned;  // some stack is empty: a view returned into its context
+  std::vector<int32_t> trans;     // 256 per state
   std::vector<uint8_t> ascii_peers[0x80];  // per ASCII byte: those of its character class
   std::unordered_multimap<uint64_t, int32_t> index;
   LruCache<std::vector<uint64_t>> masks;
@@ -115,6 +143,7 @@ struct GrammarCache {
     states.clear();
     can_end.clear();
     returned.clear();
+    run.clear();
     trans.clear();
     index.clear();
     masks.clear();
@@ -129,6 +158,7 @@ struct GrammarCache {
     states.push_back(s);
     can_end.push_back(GrammarMatcher::can_end(s));
     returned.push_back(!s.stacks.empty() && s.stacks[0] == 0);
+    run.push_back(-1);
     trans.resize(trans.size() + 256, kUnknown);
     index.emplace(h, id);
     return id;
@@ -155,6 +185,18 @@ struct TokenMasker::Impl {
   // Walks the subtree rooted at `begin` (the whole trie: 1) from state `start` above it.
   void walk(GrammarCache& c, const Trie& trie, uint32_t begin, int32_t start, uint64_t* bits);
   ViewMask walk_view(GrammarCache& c, int32_t view);
+  // How many plain bytes in a row the state takes, whichever they are (kEndlessRun: any number).
+  int32_t run_of(GrammarCache& c, int32_t t);
+  // After accepting node i in state t: its whole subtree is accepted (and marked).
+  bool accepts_below(GrammarCache& c, const Trie& trie, uint32_t i, int32_t t, uint64_t* bits) {
+    const uint32_t x = trie.nodes[i].depth_byte;
+    if (!(x & kPure) || below_of(x) == 0) return false;
+    const int32_t r = c.run[static_cast<size_t>(t)];
+    if ((r >= 0 ? r : run_of(c, t)) < static_cast<int32_t>(below_of(x))) return false;
+    trie.mark_below(i, bits);
+    return true;
+  }
+  std::vector<int32_t> run_chain;
   void set_ends(bool can_end, uint64_t* bits) const {
     if (!can_end) return;
     for (const int32_t id : end_ids) bits[id / 64] |= uint64_t{1} << (id % 64);
@@ -179,7 +221,7 @@ void TokenMasker::Impl::build(const std::vector<int32_t>& special, std::vector<i
   std::vector<int32_t> short_ids, long_ids;
   for (int32_t i = 0; i < n; ++i) {
     const size_t len = bytes[static_cast<size_t>(i)].size();
-    if (kind[static_cast<size_t>(i)] == 1 && len > 0)
+    if (kind[static_cast<size_t>(i)] == 1 && len > 0 && len <= kMaxTokenBytes)
       (len <= kHorizon ? short_ids : long_ids).push_back(i);
   }
   short_trie.build(bytes, std::move(short_ids));
@@ -193,7 +235,7 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
   // Sorted order visits the trie in preorder: a token shares its prefix with the previous one.
   const auto spare = static_cast<uint32_t>((bytes.size() + 63) / 64 * 64);
   nodes.push_back({0, 0, spare});
-  std::vector<uint32_t> path = {0};
+  std::vector<uint32_t> path = {0}, height = {0}, parent = {0};
   std::string_view prev;
   for (const int32_t id : ids) {
     const std::string_view s = bytes[static_cast<size_t>(id)];
@@ -204,9 +246,12 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
       path.pop_back();
     }
     for (size_t d = common + 1; d <= s.size(); ++d) {
+      parent.push_back(path.back());
       path.push_back(static_cast<uint32_t>(nodes.size()));
       nodes.push_back({0, static_cast<uint32_t>(d) << 8 | static_cast<uint8_t>(s[d - 1]), spare});
+      height.push_back(0);
     }
+    for (const uint32_t p : path) height[p] = std::max(height[p], static_cast<uint32_t>(s.size()));
     Node& leaf = nodes[path.back()];
     if (leaf.tok == spare) {
       leaf.tok = static_cast<uint32_t>(id);
@@ -218,6 +263,22 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
     prev = s;
   }
   for (const uint32_t p : path) nodes[p].end = static_cast<uint32_t>(nodes.size());
+  // Children come after their parent: a reverse sweep settles which subtrees are plain.
+  std::vector<uint8_t> mixed(nodes.size(), 0);
+  for (size_t i = nodes.size(); i-- > 1;)
+    if (mixed[i] || !is_plain(nodes[i].depth_byte & 0xFF)) mixed[parent[i]] = 1;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const uint32_t below = height[i] - depth_of(nodes[i].depth_byte);
+    nodes[i].depth_byte |= std::min(below, kMaxBelow) << 20 | (mixed[i] ? 0 : kPure);
+  }
+  first.assign(nodes.size() + 1, 0);
+  size_t m = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    first[i] = static_cast<uint32_t>(order.size());
+    if (nodes[i].tok != spare) order.push_back(static_cast<int32_t>(nodes[i].tok));
+    for (; m < more.size() && more[m].first == i; ++m) order.push_back(more[m].second);
+  }
+  first[nodes.size()] = static_cast<uint32_t>(order.size());
 }
 
 GrammarCache& TokenMasker::Impl::cache_for(const std::shared_ptr<const Grammar>& g) {
@@ -268,15 +329,55 @@ int32_t TokenMasker::Impl::next(GrammarCache& c, int32_t s, uint8_t b) {
   return t;
 }
 
+int32_t TokenMasker::Impl::run_of(GrammarCache& c, int32_t t) {
+  // Follow the state every plain byte leads to, while they all lead to one.
+  run_chain.clear();
+  int32_t cur = t, tail = 0;
+  for (;;) {
+    if (c.run[static_cast<size_t>(cur)] >= 0) {
+      tail = c.run[static_cast<size_t>(cur)];
+      break;
+    }
+    if (run_chain.size() >= kMaxBelow - 1) break;  // a lower bound is safe
+    int32_t u = kReject;
+    for (uint32_t b = 0x20; b < 0x7F; ++b) {
+      if (!is_plain(b)) continue;
+      const int32_t v = next(c, cur, static_cast<uint8_t>(b));
+      if (v == kReject || (u != kReject && v != u)) {
+        u = kReject;
+        break;
+      }
+      u = v;
+    }
+    if (u == kReject) {
+      c.run[static_cast<size_t>(cur)] = 0;
+      break;
+    }
+    if (u == cur) {
+      c.run[static_cast<size_t>(cur)] = kEndlessRun;
+      tail = kEndlessRun;
+      break;
+    }
+    run_chain.push_back(cur);
+    cur = u;
+  }
+  // Finite runs stay below kMaxBelow, so a clamped height is never taken as reached.
+  for (size_t j = run_chain.size(); j-- > 0;) {
+    if (tail != kEndlessRun) tail = std::min<int32_t>(tail + 1, kMaxBelow - 1);
+    c.run[static_cast<size_t>(run_chain[j])] = static_cast<int16_t>(tail);
+  }
+  return c.run[static_cast<size_t>(t)];
+}
+
 void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, uint32_t begin, int32_t start,
                              uint64_t* bits) {
   if (begin >= trie.nodes.size()) return;
   std::vector<int32_t> at(trie.max_depth + 1);
   const Node* nd = trie.nodes.data();
-  at[((nd[begin].depth_byte & kDepthMask) >> 8) - 1] = start;
+  at[depth_of(nd[begin].depth_byte) - 1] = start;
   const uint32_t n = begin == 1 ? static_cast<uint32_t>(trie.nodes.size()) : nd[begin].end;
   for (uint32_t i = begin; i < n;) {
-    const uint32_t depth = (nd[i].depth_byte & kDepthMask) >> 8;
+    const uint32_t depth = depth_of(nd[i].depth_byte);
     const auto b = static_cast<uint8_t>(nd[i].depth_byte);
     // The common case is a table lookup; next() computes (and may grow the table) otherwise.
     int32_t t = c.trans[static_cast<size_t>(at[depth - 1]) * 256 + b];
@@ -287,7 +388,7 @@ void TokenMasker::Impl::walk(GrammarCache& c, const Trie& trie, uint32_t begin, 
     }
     at[depth] = t;
     trie.mark(i, bits);
-    ++i;
+    i = accepts_below(c, trie, i, t, bits) ? nd[i].end : i + 1;
   }
 }
 
@@ -305,7 +406,7 @@ ViewMask TokenMasker::Impl::walk_view(GrammarCache& c, int32_t view) {
   const auto n = static_cast<uint32_t>(trie.nodes.size());
   size_t open_nodes = 0;
   for (uint32_t i = 1; i < n;) {
-    const uint32_t depth = (nd[i].depth_byte & kDepthMask) >> 8;
+    const uint32_t depth = depth_of(nd[i].depth_byte);
     const auto b = static_cast<uint8_t>(nd[i].depth_byte);
     int32_t t = c.trans[static_cast<size_t>(at[depth - 1]) * 256 + b];
     if (t == kUnknown) t = next(c, at[depth - 1], b);
@@ -323,7 +424,7 @@ ViewMask TokenMasker::Impl::walk_view(GrammarCache& c, int32_t view) {
     path[depth] = b;
     returned[depth] = returned[depth - 1] | c.returned[static_cast<size_t>(t)];
     trie.mark(i, out.bits.data());
-    ++i;
+    i = accepts_below(c, trie, i, t, out.bits.data()) ? nd[i].end : i + 1;
   }
   out.mostly_open = open_nodes > n / 4;
   return out;
@@ -415,7 +516,7 @@ void TokenMasker::fill_uncached(const GrammarMatcher& m, std::vector<uint64_t>& 
     at[0] = m.state();
     for (uint32_t i = 1; i < trie->nodes.size();) {
       const Node& nd = trie->nodes[i];
-      const uint32_t depth = (nd.depth_byte & kDepthMask) >> 8;
+      const uint32_t depth = depth_of(nd.depth_byte);
       if (!GrammarMatcher::step(g, at[depth - 1], static_cast<uint8_t>(nd.depth_byte),
                                 &at[depth])) {
         i = nd.end;

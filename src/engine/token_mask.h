@@ -8,9 +8,11 @@
 // memoized per state in a bounded LRU, so the steady state of JSON generation is one lookup and a
 // copy. Tokens of up to 16 bytes are walked from the state's horizon view, so positions of a
 // counter (a maxLength string, a run of copies) far from its limit share one such walk; only the
-// longer tokens are walked per state. Caches are per grammar (equal grammars compiled separately
-// share one), bounded, and guarded by one mutex: a TokenMasker may be shared by threads, whose
-// fills then take turns.
+// longer tokens are walked per state. A state's view drops the context below the construct it is
+// in, so one string is walked once wherever it sits, and a subtree of plain bytes under a state
+// that takes any run of them (a string body) is accepted without walking it. Caches are per grammar
+// (equal grammars compiled separately share one), bounded, and guarded by one mutex: a TokenMasker
+// may be shared by threads, whose fills then take turns.
 #pragma once
 #include <cstdint>
 #include <memory>
