@@ -66,24 +66,7 @@ void register_template(CLI::App& app) {
     }
     if (o->generation_prompt) conv.add_generation_prompt = *o->generation_prompt;
     if (o->thinking) conv.kwargs["enable_thinking"] = *o->thinking;
-    std::string out;
-    if (!family.empty()) {
-      FLASHRT_CHECK(conv.tools.is_null(),
-                    "the built-in {} template renders no tools: use the model's template or "
-                    "--chat-template FILE.jinja",
-                    family);
-      std::vector<ChatMessage> msgs;
-      for (const auto& m : conv.messages)
-        msgs.push_back(
-            {m.value("role", ""), m.value("content", ""), m.value("reasoning_content", "")});
-      ChatOptions copt;
-      copt.family_override = family;
-      copt.add_generation_prompt = conv.add_generation_prompt;
-      copt.enable_thinking = conv.kwargs.value("enable_thinking", true);
-      out = tok.render_chat(msgs, copt);
-    } else {
-      out = tok.apply_chat_template(conv);
-    }
+    const std::string out = tok.render_conversation(conv, family);
     if (o->tokens) {
       const auto ids = tok.encode(out);
       for (size_t i = 0; i < ids.size(); ++i) std::printf(i ? " %d" : "%d", ids[i]);

@@ -77,27 +77,7 @@ std::vector<int32_t> ServerContext::encode(const std::string& text, const char* 
 
 std::string ServerContext::render_chat(const ChatConversation& conv, const char* param) const {
   try {
-    if (opt.chat_family.empty()) return tok.apply_chat_template(conv);
-    if (conv.tools.is_array() && !conv.tools.empty())
-      fail(
-          "the server's built-in {} template renders no tools (serve --chat-template FILE.jinja "
-          "gives it one that does)",
-          opt.chat_family);
-    std::vector<ChatMessage> msgs;
-    for (const auto& m : conv.messages) {
-      auto text = [&m](const char* k) {
-        const auto it = m.find(k);
-        return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
-      };
-      msgs.push_back({text("role"), text("content"), text("reasoning_content")});
-    }
-    ChatOptions copt;
-    copt.family_override = opt.chat_family;
-    copt.add_generation_prompt = conv.add_generation_prompt;
-    const auto think = conv.kwargs.find("enable_thinking");
-    if (think != conv.kwargs.end() && think->is_boolean())
-      copt.enable_thinking = think->get<bool>();
-    return tok.render_chat(msgs, copt);
+    return tok.render_conversation(conv, opt.chat_family);
   } catch (const ApiError&) {
     throw;
   } catch (const Error& e) {

@@ -53,6 +53,29 @@ ChatConversation conversation_of(std::span<const ChatMessage> messages,
   return c;
 }
 
+std::string Tokenizer::render_conversation(const ChatConversation& conv,
+                                           std::string_view family) const {
+  if (family.empty()) return apply_chat_template(conv);
+  FLASHRT_CHECK(!conv.tools.is_array() || conv.tools.empty(),
+                "the built-in {} template renders no tools: use the model's template or a Jinja "
+                "one that does (--chat-template FILE.jinja)",
+                family);
+  std::vector<ChatMessage> msgs;
+  for (const auto& m : conv.messages) {
+    auto text = [&m](const char* k) {
+      const auto it = m.find(k);
+      return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    msgs.push_back({text("role"), text("content"), text("reasoning_content")});
+  }
+  ChatOptions copt;
+  copt.family_override = std::string(family);
+  copt.add_generation_prompt = conv.add_generation_prompt;
+  const auto think = conv.kwargs.find("enable_thinking");
+  if (think != conv.kwargs.end() && think->is_boolean()) copt.enable_thinking = think->get<bool>();
+  return render_chat(msgs, copt);
+}
+
 std::string Tokenizer::apply_chat_template(const ChatConversation& conv) const {
   if (!chat_->parsed) {
     if (!chat_->error.empty()) fail("the chat template of {}: {}", state_->origin, chat_->error);

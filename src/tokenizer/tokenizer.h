@@ -88,6 +88,11 @@ class Tokenizer {
   // messages, tools, add_generation_prompt, bos_token, eos_token and the kwargs). Throws
   // flashrt::Error when there is no template, it does not parse, or it raises for this input.
   std::string apply_chat_template(const ChatConversation& conversation) const;
+  // apply_chat_template, or with a native family (`--chat-template qwen3`) that family's C++
+  // renderer over the conversation's roles, contents and reasoning (tools refused: it renders
+  // none).
+  std::string render_conversation(const ChatConversation& conversation,
+                                  std::string_view family) const;
   // This tokenizer with `jinja_source` as its chat template (`--chat-template FILE`).
   Tokenizer with_chat_template(std::string jinja_source) const;
 
