@@ -26,18 +26,18 @@ struct Node {
   uint32_t end;
   // kMore | kPure | below << 20 | depth << 8 | the byte on the edge into the node. below: how
   // much longer than the node its longest token in the subtree is; kPure: only plain bytes
-  // (kPlain) below the node.
+  // (is_plain) below the node.
   uint32_t depth_byte;
   // The token whose bytes end here, or the spare bit past the vocabulary (so that marking it is
   // branch-free: walks write masks one word longer). With kMore, other tokens with the same
-  // bytes are listed in Trie::more.
+  // bytes follow it in Trie::order.
   uint32_t tok;
 };
 constexpr uint32_t kMore = 1u << 31;
 constexpr uint32_t kPure = 1u << 30;
-constexpr uint32_t kMaxTokenBytes =
-    0xFFF;                             // longer tokens are left out of the tries (never allowed)
-constexpr uint32_t kMaxBelow = 0x3FF;  // larger heights are stored as this
+// Longer tokens are left out of the tries (never allowed); larger heights are stored as kMaxBelow.
+constexpr uint32_t kMaxTokenBytes = 0xFFF;
+constexpr uint32_t kMaxBelow = 0x3FF;
 inline uint32_t depth_of(uint32_t x) {
   return x >> 8 & 0xFFF;
 }
@@ -54,7 +54,6 @@ constexpr int16_t kEndlessRun = 0x7FFF;
 
 struct Trie {
   std::vector<Node> nodes;
-  std::vector<std::pair<uint32_t, int32_t>> more;  // (node, token), sorted by node
   // Every token in node preorder; first[i]: where node i's tokens start (first[nodes]: the end).
   std::vector<int32_t> order;
   std::vector<uint32_t> first;
@@ -68,11 +67,9 @@ struct Trie {
   void mark(uint32_t i, uint64_t* bits) const {
     const Node& n = nodes[i];
     bits[n.tok / 64] |= uint64_t{1} << (n.tok % 64);
-    if (n.depth_byte & kMore) [[unlikely]] {
-      auto it = std::lower_bound(more.begin(), more.end(), std::pair<uint32_t, int32_t>{i, 0});
-      for (; it != more.end() && it->first == i; ++it)
-        bits[static_cast<uint32_t>(it->second) / 64] |= uint64_t{1} << (it->second % 64);
-    }
+    if (n.depth_byte & kMore) [[unlikely]]
+      for (uint32_t k = first[i] + 1; k < first[i + 1]; ++k)
+        bits[static_cast<uint32_t>(order[k]) / 64] |= uint64_t{1} << (order[k] % 64);
   }
 };
 
@@ -81,24 +78,24 @@ template <class V>
 class LruCache {
  public:
   const V* find(int32_t s) {
-    auto it = masks_.find(s);
-    if (it == masks_.end()) return nullptr;
+    auto it = entries_.find(s);
+    if (it == entries_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.at);
     return &it->second.value;
   }
   const V* put(int32_t s, V value, size_t bound) {
     if (bound == 0) return nullptr;
-    if (masks_.size() >= bound) {
-      masks_.erase(lru_.back());
+    if (entries_.size() >= bound) {
+      entries_.erase(lru_.back());
       lru_.pop_back();
     }
     lru_.push_front(s);
-    return &masks_.emplace(s, Entry{std::move(value), lru_.begin()}).first->second.value;
+    return &entries_.emplace(s, Entry{std::move(value), lru_.begin()}).first->second.value;
   }
-  size_t size() const { return masks_.size(); }
+  size_t size() const { return entries_.size(); }
   void clear() {
     lru_.clear();
-    masks_.clear();
+    entries_.clear();
   }
 
  private:
@@ -107,7 +104,7 @@ class LruCache {
     std::list<int32_t>::iterator at;
   };
   std::list<int32_t> lru_;  // most recent first
-  std::unordered_map<int32_t, Entry> masks_;
+  std::unordered_map<int32_t, Entry> entries_;
 };
 
 // The short-token walk from a view: the tokens it accepts (accepted from every state with that
@@ -236,6 +233,7 @@ void Trie::build(const std::vector<std::string>& bytes, std::vector<int32_t> ids
   const auto spare = static_cast<uint32_t>((bytes.size() + 63) / 64 * 64);
   nodes.push_back({0, 0, spare});
   std::vector<uint32_t> path = {0}, height = {0}, parent = {0};
+  std::vector<std::pair<uint32_t, int32_t>> more;  // (node, token) past a node's first, in order
   std::string_view prev;
   for (const int32_t id : ids) {
     const std::string_view s = bytes[static_cast<size_t>(id)];
