@@ -12,9 +12,10 @@ JS_TEST_DIR := tests/server/js
 DEPS := build-essential cmake ninja-build pkg-config git \
         libgtest-dev libgmock-dev libbenchmark-dev \
         nlohmann-json3-dev libcli11-dev libfmt-dev libxxhash-dev libzstd-dev \
-        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl clang-format
+        libpcre2-dev libutf8proc-dev libcpp-httplib-dev libedit-dev curl clang-format \
+        pybind11-dev python3-dev python3-numpy python3-pytest python3-setuptools python3-wheel
 
-.PHONY: all deps build run test test-asan fuzz bench format format-check clean
+.PHONY: all deps build run test test-asan fuzz bench python format format-check clean
 
 all: build
 
@@ -58,6 +59,12 @@ test-asan: deps
 FUZZ_SECONDS ?= 60
 fuzz: build
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+# The Python module (build/python/flashrt); `pip install --no-build-isolation --no-index .` then
+# installs it into an environment (README "Python").
+python: deps $(BUILD)/$(if $(CMAKE_GEN),build.ninja,Makefile)
+	cmake --build $(BUILD) -j $(JOBS) --target flashrt_python
+	@echo "built $(BUILD)/python/flashrt: PYTHONPATH=$(CURDIR)/$(BUILD)/python /usr/bin/python3 -c 'import flashrt'"
 
 bench: build
 	cmake --build $(BUILD) -j $(JOBS) --target benches
