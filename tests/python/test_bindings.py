@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -321,3 +322,23 @@ def test_bad_capsules_raise_and_leave_the_session_unchanged(hybrid, dense, tmp_p
     assert issubclass(flashrt.CapsuleError, flashrt.Error)
     assert state_bytes(s, tmp_path, "after.cap") == before
     assert small.tokens == [1, 2, 3]
+
+
+# ---- installing ----
+
+def test_pip_installs_the_package_into_a_venv_without_an_index(tmp_path):
+    import venv  # noqa: F401  (python3-venv)
+
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", env_dir], check=True)
+    pip = env_dir / "bin" / "pip"
+    env = dict(os.environ, FLASHRT_BUILD_DIR=str(BUILD), PIP_NO_INDEX="1")
+    env.pop("PYTHONPATH", None)  # the installed copy, not the build tree
+    subprocess.run([pip, "install", "-q", "--no-build-isolation", "--no-index", REPO], check=True,
+                   cwd=tmp_path, env=env, capture_output=True)
+    probe = "import flashrt, pathlib; print(pathlib.Path(flashrt.__file__).parent)"
+    out = subprocess.run([env_dir / "bin" / "python", "-c", probe], check=True, cwd=tmp_path,
+                         env=env, capture_output=True, text=True).stdout.strip()
+    installed = Path(out)
+    assert installed.is_relative_to(env_dir) and (installed / "__init__.pyi").exists()
+    assert list(installed.glob("_flashrt*.so"))
