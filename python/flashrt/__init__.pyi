@@ -179,6 +179,23 @@ class Model:
         """Error when the model ships none."""
     @property
     def device(self) -> str: ...
+    def batch(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        max_tokens: int = 128,
+        temperature: float = 0.8,
+        top_k: int = 40,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        seed: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        ignore_eos: bool = False,
+        slots: int | None = None,
+        ctx: int = 4096,
+    ) -> list[dict[str, Any]]:
+        """A continuation of every prompt with continuous batching: the prompts' tokens decode
+        side by side in shared steps (at most `slots` at once, default 4). Prompt i samples with
+        seed + i. One dict per prompt, in order: text, tokens, finish_reason, prompt_tokens."""
     def session(
         self,
         ctx: int = 4096,

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "capsule/capsule_file.h"
+#include "engine/scheduler.h"
 #include "python/generation.h"
 
 namespace flashrt::python {
@@ -198,6 +199,70 @@ void restore(const SessionPtr& h, const CapsuleHandle& c) {
   });
 }
 
+// Model.batch: the prompts as request-scoped sequences of one Scheduler (engine/scheduler.h), so
+// their tokens decode side by side in shared steps (continuous batching), each with its own slot.
+py::list batch(const std::shared_ptr<ModelHandle>& m, const std::vector<py::object>& prompts,
+               int max_tokens, float temperature, int top_k, float top_p, float min_p,
+               std::optional<uint64_t> seed, const py::object& stop, bool ignore_eos,
+               std::optional<int> slots, int64_t ctx) {
+  check_range(max_tokens >= 0, "max_tokens must be >= 0");
+  check_range(temperature >= 0, "temperature must be >= 0 (0: greedy)");
+  check_range(top_k >= 0, "top_k must be >= 0 (0: off)");
+  check_range(top_p > 0 && top_p <= 1, "top_p must be in (0, 1]");
+  check_range(min_p >= 0 && min_p <= 1, "min_p must be in [0, 1]");
+  check_range(!slots || *slots >= 1, "slots must be at least 1");
+  const Tokenizer& tok = m->tok();
+  std::vector<RunSpec> specs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    RunSpec r;
+    if (py::isinstance<py::str>(prompts[i])) {
+      r.prefill = tok.encode(prompts[i].cast<std::string>());
+    } else {
+      try {
+        r.prefill = prompts[i].cast<std::vector<int32_t>>();
+      } catch (const py::cast_error&) {
+        throw py::type_error("each prompt is text (str) or a sequence of token ids (int)");
+      }
+    }
+    FLASHRT_CHECK(!r.prefill.empty(), "prompt {} is empty", i);
+    r.max_tokens = max_tokens;
+    r.params.temperature = temperature;
+    r.params.top_k = top_k;
+    r.params.top_p = top_p;
+    r.params.min_p = min_p;
+    if (seed) r.seed = *seed + i;  // prompt i samples with seed + i, as OpenAI's n does
+    r.stop_strings = strings_of(stop, "stop");
+    if (!ignore_eos) {
+      r.stop_ids = m->model->cfg.eos_ids;
+      for (int32_t id : tok.stop_ids()) r.stop_ids.push_back(id);
+    }
+    specs.push_back(std::move(r));
+  }
+  std::vector<RunResult> results;
+  if (!specs.empty()) {
+    SchedulerOptions o;
+    o.slots = std::min<int>(slots.value_or(4), static_cast<int>(specs.size()));
+    o.session.max_ctx = ctx;
+    o.cache_bytes = 0;
+    compute(*m, [&] {
+      Scheduler sched(*m->model, *m->backend, tok, o);
+      std::vector<std::shared_ptr<TokenStream>> streams;
+      for (auto& r : specs) streams.push_back(sched.submit(std::move(r)));
+      for (auto& st : streams) results.push_back(st->result());
+    });
+  }
+  py::list out;
+  for (const RunResult& r : results) {
+    py::dict d;
+    d["text"] = r.text;
+    d["tokens"] = r.ids;
+    d["finish_reason"] = r.finish_reason;
+    d["prompt_tokens"] = r.prompt_tokens;
+    out.append(d);
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_session(py::module_& m) {
@@ -208,6 +273,13 @@ void bind_session(py::module_& m) {
             "A new session of ctx tokens (its own slot). kv_type f16 halves KV memory and capsule "
             "size; mtp runs the model's MTP head along (speculative=\"mtp\"); seed seeds its "
             "sampler RNG (None: a random seed).");
+  model.def("batch", &batch, py::arg("prompts"), py::arg("max_tokens") = 128,
+            py::arg("temperature") = 0.8f, py::arg("top_k") = 40, py::arg("top_p") = 0.95f,
+            py::arg("min_p") = 0.05f, py::arg("seed") = py::none(), py::arg("stop") = py::none(),
+            py::arg("ignore_eos") = false, py::arg("slots") = py::none(), py::arg("ctx") = 4096,
+            "Generates a continuation of every prompt with continuous batching (one scheduler, "
+            "their tokens decoded side by side in shared steps, at most `slots` at once); "
+            "returns one dict per prompt: text, tokens, finish_reason, prompt_tokens.");
 
   py::class_<SessionHandle, SessionPtr>(
       m, "Session",

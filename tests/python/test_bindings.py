@@ -238,6 +238,18 @@ def test_keyboard_interrupt_leaves_a_committed_boundary(hybrid):
     assert ids_of(ref.generate(max_tokens=len(done) + 20, temperature=0, ignore_eos=True)) == done + rest
 
 
+def test_batch_greedy_equals_each_session(hybrid):
+    prompts = [PROMPT, "class Stack:\n", "def fib(n):", [5, 77, 300]]
+    results = hybrid.batch(prompts, max_tokens=30, temperature=0, ignore_eos=True, slots=2)
+    assert len(results) == len(prompts)
+    for prompt, r in zip(prompts, results):
+        s = hybrid.session(ctx=256)
+        s.append(prompt)
+        gen = s.generate(max_tokens=30, temperature=0, ignore_eos=True)
+        assert r["tokens"] == ids_of(gen) and r["text"] == gen.text()
+        assert r["finish_reason"] == "length" and r["prompt_tokens"] == s.pos - 29
+
+
 # ---- capsules ----
 
 def test_restore_is_byte_exact_and_continues_identically(hybrid, tmp_path):
